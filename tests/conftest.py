@@ -1,0 +1,78 @@
+"""Shared fixtures: synthetic CIFAR-10 archives and an isolated data environment.
+
+``synthetic_archive`` and ``synthetic_dir`` are built once per session and shared: read
+them, never modify them (use ``make_cifar_archive`` for something to damage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from synthetic import make_files, write_archive, write_folder, write_synthetic_archive
+
+
+@pytest.fixture(scope="session")
+def synthetic_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic ``cifar-10-python.tar.gz`` (100 images per batch, 100 test images)."""
+    directory = tmp_path_factory.mktemp("synthetic_archive")
+    return write_synthetic_archive(directory / "cifar-10-python.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An extracted synthetic ``cifar-10-batches-py/`` folder (same content as the archive)."""
+    directory = tmp_path_factory.mktemp("synthetic_dir")
+    return write_folder(directory, make_files())
+
+
+@pytest.fixture
+def make_cifar_archive(tmp_path: Path) -> Callable[..., Path]:
+    """Factory writing small official-layout archives (or folders) into `tmp_path`.
+
+    Call it as ``make_cifar_archive(n_per_batch=10, n_test=10, seed=0, files=None,
+    name="cifar-10-python.tar.gz", compress=True, folder=False)``. ``files`` (name ->
+    dict to pickle, or raw bytes; ``None`` values drop the file) replaces or removes files
+    of the generated set. With ``folder=True`` it writes an extracted folder under
+    ``tmp_path / name`` and returns the ``cifar-10-batches-py`` folder.
+    """
+
+    def make(
+        *,
+        n_per_batch: int = 10,
+        n_test: int = 10,
+        seed: int = 0,
+        files: dict[str, Any] | None = None,
+        name: str = "cifar-10-python.tar.gz",
+        compress: bool = True,
+        folder: bool = False,
+    ) -> Path:
+        contents: dict[str, Any] = dict(
+            make_files(n_per_batch=n_per_batch, n_test=n_test, seed=seed)
+        )
+        for file_name, content in (files or {}).items():
+            if content is None:
+                contents.pop(file_name, None)
+            else:
+                contents[file_name] = content
+        if folder:
+            return write_folder(tmp_path / name, contents)
+        return write_archive(tmp_path / name, contents, compress=compress)
+
+    return make
+
+
+@pytest.fixture
+def cifar_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Isolate the loader: empty cache dir and Keras home in `tmp_path`, no CIFAR10_PATH.
+
+    Returns:
+        The cache folder (``$CIFAR10_DATA_DIR``), not created yet.
+    """
+    data_dir = tmp_path / "cache"
+    monkeypatch.setenv("CIFAR10_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.delenv("CIFAR10_PATH", raising=False)
+    return data_dir
