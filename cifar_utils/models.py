@@ -1,0 +1,198 @@
+"""Model builders for the notebook series.
+
+Every ``build_*`` function returns an *uncompiled* :class:`keras.Model` with ``name=`` set:
+the notebooks choose the optimiser, loss and schedule in plain sight. All models take
+normalised float32 images of shape (N, 32, 32, 3) (see :func:`cifar_utils.data.normalize`)
+and end in a float32 softmax, so they also work under a mixed-precision policy.
+
+- :func:`build_baseline_cnn`: the plain CNN of ``02_baseline_cnn``.
+- :func:`build_plain_cnn`: deep, thin stacks with or without skip connections, used by
+  ``03_resnet`` to show why depth alone stalls.
+- :func:`build_resnet`: the residual network trained in ``03_resnet``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+IMAGE_SHAPE = (32, 32, 3)
+LOGIT_SCALE = 0.125
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    widths = tuple(widths)
+    if not widths:
+        raise ValueError("widths must name at least one stage, e.g. (64, 128, 256).")
+    for width in widths:
+        _check_positive("each width", width)
+    return widths
+
+
+def _conv_bn_relu(x, filters: int, name: str):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _classifier(x, num_classes: int):
+    # A float32 softmax keeps probabilities accurate under mixed precision.
+    x = layers.Dense(num_classes, name="logits")(x)
+    return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+
+
+def build_baseline_cnn(
+    *,
+    num_classes: int = 10,
+    widths: Sequence[int] = (32, 64, 128),
+    dropout: float = 0.2,
+    name: str = "baseline_cnn",
+) -> keras.Model:
+    """Build the plain (non-residual) CNN of ``02_baseline_cnn``.
+
+    Each stage is two 3x3 convolutions (batch norm, ReLU), 2x2 max pooling and dropout;
+    global average pooling and a softmax layer classify.
+
+    Args:
+        num_classes: Number of output classes.
+        widths: Filters per stage; each stage halves the resolution.
+        dropout: Dropout rate after each stage, in [0, 1).
+        name: Model name.
+
+    Returns:
+        An uncompiled model mapping float32 (N, 32, 32, 3) to probabilities (N, num_classes).
+    """
+    _check_positive("num_classes", num_classes)
+    widths = _check_widths(widths)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = inputs
+    for stage, width in enumerate(widths, start=1):
+        x = _conv_bn_relu(x, width, f"stage{stage}a")
+        x = _conv_bn_relu(x, width, f"stage{stage}b")
+        x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+        x = layers.Dropout(dropout, name=f"stage{stage}_dropout")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, _classifier(x, num_classes), name=name)
+
+
+def build_plain_cnn(
+    depth: int,
+    *,
+    width: int = 16,
+    residual: bool = False,
+    num_classes: int = 10,
+    name: str | None = None,
+) -> keras.Model:
+    """Build a deep, thin stack of 3x3 convolutions, with or without skip connections.
+
+    There is no batch normalisation and the initialisation is Keras's default (Glorot
+    uniform), on purpose: ``03_resnet`` uses these models to show that gradients fade on
+    their way back through a deep plain stack, and that identity skip connections
+    (``residual=True``) carry them through. Three stages at 32, 16 and
+    8 pixels (a stride-2 convolution between stages), like the ResNets of He et al.
+
+    Args:
+        depth: Number of 3x3 convolution layers, at least 3.
+        width: Filters in the first stage (doubled at each later stage).
+        residual: Add an identity skip around every convolution after the first of a stage
+            (the convolution's output is scaled by ``1 / sqrt(depth - 3)`` before the sum).
+        num_classes: Number of output classes.
+        name: Model name; defaults to ``plain_<depth>`` or ``residual_<depth>``.
+
+    Returns:
+        An uncompiled model mapping float32 (N, 32, 32, 3) to probabilities (N, num_classes).
+    """
+    _check_positive("depth", depth)
+    _check_positive("width", width)
+    _check_positive("num_classes", num_classes)
+    if depth < 3:
+        raise ValueError(f"depth must be at least 3 (one convolution per stage), got {depth}.")
+    if name is None:
+        name = f"{'residual' if residual else 'plain'}_{depth}"
+    per_stage = [depth // 3 + (1 if stage < depth % 3 else 0) for stage in range(3)]
+    # Each residual branch is scaled down so that the sum of many branches does not blow
+    # up the signal (as in De & Smith, 2020, "SkipInit"); batch norm does this job in the
+    # ResNet of build_resnet.
+    branch_scale = 1.0 / max(1, depth - 3) ** 0.5
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = inputs
+    layer = 0
+    for stage, count in enumerate(per_stage):
+        filters = width * 2**stage
+        for index in range(count):
+            layer += 1
+            strides = 2 if (stage > 0 and index == 0) else 1
+            y = layers.Conv2D(
+                filters,
+                3,
+                strides=strides,
+                padding="same",
+                activation="relu",
+                name=f"conv{layer}",
+            )(x)
+            if residual and index > 0:
+                y = layers.Rescaling(branch_scale, name=f"scale{layer}")(y)
+                x = layers.Add(name=f"skip{layer}")([x, y])
+            else:
+                x = y
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, _classifier(x, num_classes), name=name)
+
+
+def build_resnet(
+    *,
+    num_classes: int = 10,
+    stem_width: int = 32,
+    widths: Sequence[int] = (64, 128, 256),
+    name: str = "resnet",
+) -> keras.Model:
+    """Build the residual network of ``03_resnet``.
+
+    A wide, shallow ResNet in the style of the fast CIFAR-10 recipes (David Page's
+    ResNet-9, Keller Jordan's airbench): a 2x2 stem convolution, then per stage a 3x3
+    convolution, 2x2 max pooling, batch norm and ReLU, followed by a residual block (a 3x3
+    convolution, batch norm and ReLU whose output is added to its input: the skip
+    connection). Global max pooling, a dense layer whose outputs are scaled by
+    ``LOGIT_SCALE`` and a softmax classify. Pooling early and
+    keeping the layers wide makes the matrix multiplications large and few, which is
+    what a CPU (and a GPU) runs efficiently.
+
+    Args:
+        num_classes: Number of output classes.
+        stem_width: Filters of the first convolution (2x2, at 31x31).
+        widths: Filters per stage; each stage halves the resolution (31 -> 15 -> 7 -> 3).
+        name: Model name.
+
+    Returns:
+        An uncompiled model mapping float32 (N, 32, 32, 3) to probabilities (N, num_classes).
+    """
+    _check_positive("num_classes", num_classes)
+    _check_positive("stem_width", stem_width)
+    widths = _check_widths(widths)
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = layers.Conv2D(stem_width, 2, padding="valid", name="stem_conv")(inputs)
+    x = layers.ReLU(name="stem_relu")(x)
+    for stage, width in enumerate(widths, start=1):
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"stage{stage}_conv")(x)
+        x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+        x = layers.BatchNormalization(name=f"stage{stage}_bn")(x)
+        x = layers.ReLU(name=f"stage{stage}_relu")(x)
+        y = _conv_bn_relu(x, width, f"stage{stage}_res")
+        x = layers.Add(name=f"stage{stage}_skip")([x, y])
+    x = layers.GlobalMaxPooling2D(name="pool")(x)
+    x = layers.Dense(num_classes, use_bias=False, name="logits")(x)
+    # Scaling the logits down (Page's ResNet-9 uses 1/8, airbench 1/9) keeps the large
+    # learning rates of the fast recipes from blowing up the last layer.
+    x = layers.Rescaling(LOGIT_SCALE, name="logit_scale")(x)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,153 @@
+"""Training helpers shared by the notebooks: seeding, precision, where models live, and
+test-time augmentation.
+
+The notebooks keep ``compile`` and ``fit`` in plain sight; this module holds only what
+more than one notebook needs. Nothing here runs on import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_DIR_ENV_VAR = "CIFAR10_MODEL_DIR"
+"""Environment variable that moves the folder of trained models (see :func:`default_model_dir`)."""
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+def set_seed(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras with one number.
+
+    Args:
+        seed: A non-negative integer.
+        deterministic: Also switch on TensorFlow's op determinism, so that two runs on the
+            same machine give identical numbers (slower on some ops; it cannot be switched
+            off again in the same process).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(int(seed))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _project_root() -> Path | None:
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def default_model_dir() -> Path:
+    """Return the folder where the notebooks save and load trained models.
+
+    ``$CIFAR10_MODEL_DIR`` if set; else ``models/`` in the project checkout (git-ignored);
+    else ``~/.cache/cifar_utils/models``. The folder is not created.
+    """
+    override = os.environ.get(MODEL_DIR_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    root = _project_root()
+    if root is not None:
+        return root / "models"
+    return Path.home() / ".cache" / "cifar_utils" / "models"
+
+
+def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
+    """Save a model to a ``.keras`` file atomically.
+
+    The model is written to a temporary file beside ``path`` and then renamed over it, so
+    an interruption never leaves a half-written model where a later notebook would load
+    it. Missing folders are created.
+
+    Args:
+        model: A Keras model.
+        path: Destination ending in ``.keras``.
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model files must end in .keras, got {str(path)!r}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def choose_precision(precision: str = "auto") -> str:
+    """Pick the Keras dtype policy for training on this machine, without setting it.
+
+    ``"auto"`` picks ``mixed_float16`` on a GPU with tensor cores (compute capability 7.0
+    or newer), ``mixed_bfloat16`` on a CPU with native bfloat16 instructions
+    (AVX512_BF16 or AMX), and ``float32`` otherwise: without native support, bfloat16 is
+    emulated and much slower.
+
+    Args:
+        precision: ``"auto"`` or one of ``"float32"``, ``"mixed_bfloat16"``,
+            ``"mixed_float16"`` (returned as given).
+
+    Returns:
+        The policy name, for ``keras.config.set_dtype_policy``.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability and capability >= (7, 0):
+            return "mixed_float16"
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def predict_with_flips(model: Any, dataset: Any) -> np.ndarray:
+    """Predict class probabilities, averaged over each image and its mirror image.
+
+    Test-time augmentation with horizontal flips: a flipped photo shows the same class,
+    so averaging the two predictions removes some of the model's left-right noise.
+
+    Args:
+        model: A trained model mapping normalised images to probabilities.
+        dataset: A ``tf.data.Dataset`` of ``(images, labels)`` or of images, not shuffled
+            (as built by ``data.make_dataset(..., training=False)``).
+
+    Returns:
+        float32 probabilities, shape (N, num_classes), in the dataset's order.
+    """
+    import tensorflow as tf
+
+    def images_only(*batch: Any) -> Any:
+        return batch[0]
+
+    images = dataset.map(images_only)
+    plain = model.predict(images, verbose=0)
+    mirrored = model.predict(images.map(lambda x: tf.reverse(x, axis=[2])), verbose=0)
+    return ((plain + mirrored) / 2).astype(np.float32)
