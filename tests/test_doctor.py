@@ -1,0 +1,466 @@
+"""Tests of cifar_utils.doctor, the environment check.
+
+Problems are faked with monkeypatch (an old version number, a missing program, a module
+that cannot be imported), never by uninstalling anything. The autouse fixture isolates the
+data locations, so no test reads or hashes the real archive.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import pytest
+import tensorflow as tf
+
+from cifar_utils import data, doctor
+
+NAMES = [
+    "python",
+    "tensorflow",
+    "keras",
+    "cpu",
+    "gpu",
+    "precision",
+    "threads",
+    "graphviz",
+    "dataset",
+    "dataset check",
+    "disk space",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated(cifar_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No dataset anywhere, and none of the variables that change which Keras is used."""
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    return cifar_env
+
+
+def _by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
+    return {check.name: check for check in checks}
+
+
+def _run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = doctor.main(list(argv))
+    return code, capsys.readouterr().out
+
+
+# This machine ---------------------------------------------------------------------------
+
+
+def test_report_on_this_machine_has_every_section(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run_main(capsys)
+
+    assert code == 0, out
+    lines = out.splitlines()
+    for name in NAMES:
+        assert any(name in line for line in lines if line.startswith("[")), name
+    assert lines[-1].startswith("all required checks passed")
+    assert "[FAIL]" not in out
+    assert tf.__version__ in out
+    assert keras.__version__ in out
+    assert "Keras 3 in use" in out
+    assert "avx512_bf16" in out or "flags unknown" in out
+
+
+def test_run_checks_returns_the_checks_in_report_order() -> None:
+    checks = doctor.run_checks()
+
+    assert [check.name for check in checks] == NAMES
+    assert all(check.status in ("ok", "warn", "skip") for check in checks)
+    checks_by_name = _by_name(checks)
+    assert checks_by_name["precision"].detail.split()[0] in (
+        "float32",
+        "mixed_bfloat16",
+        "mixed_float16",
+    )
+    assert "os.cpu_count()" in checks_by_name["threads"].detail
+
+
+def test_importing_the_module_imports_no_tensorflow() -> None:
+    code = (
+        "import sys, cifar_utils.doctor; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "False"]
+
+
+# Required checks that fail --------------------------------------------------------------
+
+
+def test_old_tensorflow_fails_with_advice(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(tf, "__version__", "2.15.1")
+
+    code, out = _run_main(capsys)
+
+    assert code == 1
+    checks = _by_name(doctor.run_checks())
+    assert checks["tensorflow"].status == "fail"
+    assert "2.15.1 is too old" in checks["tensorflow"].detail
+    assert "tensorflow>=2.16" in checks["tensorflow"].advice
+    # What needs a working TensorFlow is skipped, not crashed.
+    assert {checks[name].status for name in ("gpu", "precision", "threads")} == {"skip"}
+    assert "[FAIL] tensorflow" in out
+    assert out.splitlines()[-1] == "1 required check(s) failed: tensorflow"
+
+
+def test_missing_tensorflow_fails_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # `import tensorflow` now fails
+
+    code, out = _run_main(capsys)
+
+    assert code == 1
+    assert "[FAIL] tensorflow" in out
+    assert "cannot be imported" in out
+    assert '`pip install -e ".[dev]"`' in out  # commands are never split across lines
+    assert "[skip] precision" in out
+
+
+def test_keras_2_fails_with_advice(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+
+    code, out = _run_main(capsys)
+
+    assert code == 1
+    check = _by_name(doctor.run_checks())["keras"]
+    assert check.status == "fail"
+    assert check.detail == "2.15.0 is not Keras 3."
+    assert "tf_keras" in check.advice
+    assert "keras>=3.3,<4" in check.advice
+    assert "TF_USE_LEGACY_KERAS" not in check.advice
+    assert out.splitlines()[-1] == "1 required check(s) failed: keras"
+
+
+def test_keras_2_with_legacy_variable_says_to_unset_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "1")
+
+    check = _by_name(doctor.run_checks())["keras"]
+
+    assert check.status == "fail"
+    assert "unset TF_USE_LEGACY_KERAS" in check.advice
+
+
+def test_legacy_keras_variable_with_keras_3_warns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TF_USE_LEGACY_KERAS", "1")
+
+    code, _ = _run_main(capsys)
+
+    assert code == 0  # the notebooks use `import keras`, which is still Keras 3
+    check = _by_name(doctor.run_checks())["keras"]
+    assert check.status == "warn"
+    assert "TF_USE_LEGACY_KERAS=1 makes tf.keras" in check.detail
+    assert "Unset TF_USE_LEGACY_KERAS" in check.advice
+
+
+def test_old_keras_3_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keras, "__version__", "3.1.0")
+
+    check = _by_name(doctor.run_checks())["keras"]
+
+    assert check.status == "fail"
+    assert "3.1.0 is too old" in check.detail
+
+
+def test_other_keras_backend_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+
+    check = _by_name(doctor.run_checks())["keras"]
+
+    assert check.status == "fail"
+    assert "'jax' backend" in check.detail
+    assert "KERAS_BACKEND" in check.advice
+
+
+def test_old_python_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "_python_version", lambda: (3, 9, 18))
+
+    checks = doctor.run_checks()
+
+    check = _by_name(checks)["python"]
+    assert check.status == "fail"
+    assert "3.9.18" in check.detail
+    assert "3.10 or newer is required" in check.detail
+    assert check.advice
+
+
+# Warnings that leave the exit status at 0 ------------------------------------------------
+
+
+def test_missing_dot_warns_with_install_advice(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *args, **kwargs: None if name == "dot" else real_which(name)
+    )
+
+    code, out = _run_main(capsys)
+
+    assert code == 0
+    check = _by_name(doctor.run_checks())["graphviz"]
+    assert check.status == "warn"
+    assert "`dot` not found" in check.detail
+    assert "plot_model" in check.detail
+    for command in ("conda install", "apt-get install graphviz", "brew install graphviz"):
+        assert command in check.advice
+    assert "pydot" not in check.advice
+    assert "[warn] graphviz" in out
+
+
+def test_missing_pydot_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any, **kwargs: Any) -> Any:
+        return None if name == "pydot" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+    check = _by_name(doctor.run_checks())["graphviz"]
+
+    assert check.status == "warn"
+    assert "pip install pydot" in check.advice
+
+
+def test_dataset_not_found_warns_with_download_and_path_advice(
+    capsys: pytest.CaptureFixture[str], isolated: Path
+) -> None:
+    code, out = _run_main(capsys)
+
+    assert code == 0
+    checks = _by_name(doctor.run_checks())
+    assert checks["dataset"].status == "warn"
+    assert "not found: will download" in checks["dataset"].detail
+    assert data.OFFICIAL_URL in checks["dataset"].detail
+    assert str(isolated) in checks["dataset"].detail
+    assert "CIFAR10_PATH=" in checks["dataset"].advice
+    assert checks["dataset check"].status == "skip"
+    assert "[warn] dataset" in out
+
+
+def test_cifar10_path_to_nothing_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The loader does not download while CIFAR10_PATH is set: every notebook would fail.
+    monkeypatch.setenv("CIFAR10_PATH", str(tmp_path / "nowhere" / "cifar-10-python.tar.gz"))
+
+    code, out = _run_main(capsys)
+
+    assert code == 1
+    check = _by_name(doctor.run_checks())["dataset"]
+    assert check.status == "fail"
+    assert "nowhere" in check.detail
+    assert "unset it" in check.advice
+    assert out.splitlines()[-1] == "1 required check(s) failed: dataset"
+
+
+def _fake_archive(directory: Path) -> tuple[Path, str]:
+    archive = directory / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"not really an archive")  # only hashed, never opened
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_archive_with_another_hash_warns_naming_the_mismatch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive, sha256 = _fake_archive(tmp_path)
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+
+    code, _ = _run_main(capsys)
+
+    assert code == 0
+    checks = _by_name(doctor.run_checks())
+    assert checks["dataset"].status == "ok"
+    assert str(archive) in checks["dataset"].detail
+    assert "from $CIFAR10_PATH" in checks["dataset"].detail
+    check = checks["dataset check"]
+    assert check.status == "warn"
+    assert sha256 in check.detail
+    assert "differs from the official archive's sha256" in check.detail
+    assert "unset $CIFAR10_PATH" in check.advice
+
+
+def test_archive_with_the_official_hash_is_verified(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    archive, sha256 = _fake_archive(tmp_path)
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+    monkeypatch.setattr(data, "OFFICIAL_SHA256", sha256)
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check == doctor.Check("dataset check", "ok", "sha256 matches the official archive")
+
+
+def test_complete_folder_is_verified(monkeypatch: pytest.MonkeyPatch, synthetic_dir: Path) -> None:
+    monkeypatch.setenv("CIFAR10_PATH", str(synthetic_dir))
+
+    checks = _by_name(doctor.run_checks())
+
+    assert checks["dataset"].detail.startswith(f"extracted folder {synthetic_dir}")
+    assert checks["dataset check"].status == "ok"
+    assert "all 6 batch files present" in checks["dataset check"].detail
+
+
+def test_folder_missing_a_batch_fails(
+    monkeypatch: pytest.MonkeyPatch, make_cifar_archive: Callable[..., Path]
+) -> None:
+    folder = make_cifar_archive(folder=True, files={"data_batch_3": None})
+    monkeypatch.setenv("CIFAR10_PATH", str(folder))
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "fail"
+    assert "lacks data_batch_3" in check.detail
+    assert check.advice == "Point $CIFAR10_PATH at a complete copy, or unset it."
+
+
+def test_incomplete_cache_fails_with_advice_to_delete_it(isolated: Path) -> None:
+    cache = isolated / data.FOLDER_NAME
+    cache.mkdir(parents=True)
+    (cache / "data_batch_1").write_bytes(b"")
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "fail"
+    assert "lacks data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch" in (
+        check.detail
+    )
+    assert check.advice.startswith(f"Delete {cache}: ")
+
+
+def test_cache_extracted_from_another_archive_warns(
+    isolated: Path, make_cifar_archive: Callable[..., Path]
+) -> None:
+    archive = make_cifar_archive()
+    data.load_cifar10(archive)  # extracts into the (isolated) cache and records the source
+
+    checks = _by_name(doctor.run_checks())
+
+    cache = isolated / data.FOLDER_NAME
+    assert checks["dataset"].detail == f"extracted folder {cache} (from the cache)"
+    check = checks["dataset check"]
+    assert check.status == "warn"
+    assert f"extracted from {archive.resolve()}" in check.detail
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() in check.detail
+    assert f"delete {cache}" in check.advice
+
+
+def test_low_disk_space_warns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**34, 2**34 - 2**27, 2**27))
+
+    code, _ = _run_main(capsys)
+
+    assert code == 0
+    check = _by_name(doctor.run_checks())["disk space"]
+    assert check.status == "warn"
+    assert check.detail.startswith("only 0.1 GiB free of 16.0 GiB")
+    assert "CIFAR10_DATA_DIR" in check.advice
+
+
+def test_a_check_that_crashes_becomes_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> doctor.Check:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(doctor, "_check_disk", broken)
+
+    check = _by_name(doctor.run_checks())["disk space"]
+
+    assert check.status == "warn"
+    assert check.detail == "could not be checked (OSError: disk on fire)."
+
+
+# Output ---------------------------------------------------------------------------------
+
+
+def test_json_parses_and_matches_the_checks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checks = doctor.run_checks()
+    monkeypatch.setattr(doctor, "run_checks", lambda: checks)
+
+    code, out = _run_main(capsys, "--json")
+    _, text = _run_main(capsys)
+
+    assert code == 0
+    report = json.loads(out)
+    assert report["passed"] is True
+    assert [doctor.Check(**check) for check in report["checks"]] == checks
+    assert report["summary"] == text.splitlines()[-1]
+    assert text == doctor.format_report(checks) + "\n"
+
+
+def test_json_reports_failures(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+
+    code, out = _run_main(capsys, "--json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert report["passed"] is False
+    assert report["summary"] == "1 required check(s) failed: keras"
+    assert {"name", "status", "detail", "advice"} == set(report["checks"][2])
+
+
+def test_format_report_aligns_wraps_and_counts() -> None:
+    checks = [
+        doctor.Check("python", "fail", "3.9.0: too old.", "Upgrade Python."),
+        doctor.Check("a longer name", "ok", "fine"),
+        doctor.Check("keras", "fail", "word " * 40, "advice " * 30),
+        doctor.Check("gpu", "skip", "not checked."),
+        doctor.Check("disk", "warn", "low."),
+    ]
+
+    report = doctor.format_report(checks)
+
+    lines = report.splitlines()
+    assert lines[0] == "[FAIL] python         3.9.0: too old."
+    assert lines[1] == "                      -> Upgrade Python."
+    assert lines[2] == "[ok]   a longer name  fine"
+    assert all(len(line) <= 100 for line in lines)
+    assert "[skip] gpu" in report
+    assert "[warn] disk" in report
+    # Every wrapped line is indented to the detail column.
+    assert all(line.startswith(("[", " " * 22)) for line in lines[:-1])
+    assert lines[-1] == "2 required check(s) failed: python, keras"
+
+
+def test_summary_counts_warnings() -> None:
+    checks = [doctor.Check("a", "ok", "x"), doctor.Check("b", "warn", "y", "z")]
+
+    assert doctor.format_report(checks).splitlines()[-1] == (
+        "all required checks passed (1 warning(s): see the advice above)"
+    )
+    assert dataclasses.asdict(checks[1]) == {
+        "name": "b",
+        "status": "warn",
+        "detail": "y",
+        "advice": "z",
+    }
