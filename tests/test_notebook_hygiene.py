@@ -1,0 +1,277 @@
+"""Static checks of every committed notebook, notebooks/NN_*.ipynb (nothing is executed).
+
+The conventions are the project's (notebooks.md, /work/shared/STYLE.md): committed notebooks
+carry the outputs of a clean `make run` (full profile), one `parameters` cell of commented
+literals, kernelspec python3, no run metadata, the anatomy of the series, and figures saved
+under figures/<stem>/. A failure message says what to change.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from cifar_utils import series
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob(series.NOTEBOOK_GLOB))
+COLAB_URL = (
+    "https://colab.research.google.com/github/cifar10-notebook-series/"
+    "cifar10-notebook-series/blob/main/notebooks/{name}"
+)
+SECTIONS = ("## Setup", "## Parameters", "## Summary", "## Exercises")
+
+pytestmark = pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def parameters_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    cells = [cell for cell in nb.cells if "parameters" in tags(cell)]
+    assert len(cells) == 1, f"expected exactly one cell tagged 'parameters', found {len(cells)}"
+    return cells[0]
+
+
+def python_source(cell: nbformat.NotebookNode) -> str:
+    """The cell's code with IPython magics and shell lines replaced by `pass`."""
+    lines = []
+    for line in cell.source.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("%", "!")):
+            line = line[: len(line) - len(stripped)] + "pass"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def markdown(nb: nbformat.NotebookNode) -> str:
+    return "\n\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+def outputs(nb: nbformat.NotebookNode):
+    for index, cell in enumerate(code_cells(nb)):
+        for output in cell.get("outputs", []):
+            yield index, output
+
+
+# --------------------------------------------------------------------------- format
+
+
+def test_is_a_valid_notebook_with_the_python3_kernel(path):
+    nb = read(path)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", (
+        "set the kernelspec to python3 (`make run` does it)"
+    )
+
+
+def test_has_no_run_metadata(path):
+    nb = read(path)
+    assert "papermill" not in nb.metadata, "metadata.papermill: commit the output of `make run`"
+    assert "widgets" not in nb.metadata, "metadata.widgets: clear the widget state"
+    for index, cell in enumerate(nb.cells):
+        leftovers = {"papermill", "execution"} & set(cell.get("metadata", {}))
+        assert not leftovers, f"cell {index} has metadata {sorted(leftovers)}"
+        forbidden = {"injected-parameters", "papermill-error-cell-tag"} & set(tags(cell))
+        assert not forbidden, f"cell {index} is a papermill cell {sorted(forbidden)}"
+
+
+def test_outputs_come_from_a_clean_top_to_bottom_run(path):
+    cells = code_cells(read(path))
+    counts = [cell.execution_count for cell in cells]
+    for index, cell in enumerate(cells):
+        if cell.get("outputs"):
+            assert cell.execution_count is not None, (
+                f"code cell {index} has outputs but no execution count (nbval fails on it)"
+            )
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"execution counts {counts}: commit the output of a clean run (`make run`)"
+    )
+
+
+def test_has_no_error_or_noisy_outputs(path):
+    for index, output in outputs(read(path)):
+        assert output.output_type != "error", (
+            f"code cell {index} has an error output: {output.get('ename')}"
+        )
+        text = output.get("text", "") + output.get("data", {}).get("text/plain", "")
+        if output.output_type == "execute_result":  # the value of the cell's last line
+            assert not re.match(r"<(Figure size|matplotlib\.)", text), (
+                f"code cell {index} ends with a plot object ({text[:40]}...): "
+                "end it with plt.show()"
+            )
+        if output.output_type != "stream":
+            continue  # rich displays (model.summary) may colour their text/plain
+        assert "\x1b[" not in text and "\b" not in text, (
+            f"code cell {index} has progress-bar escape codes: use fit(..., verbose=2)"
+        )
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_parameters_cell_holds_commented_literals_only(path):
+    cell = parameters_cell(read(path))
+    tree = ast.parse(cell.source)
+    comment_lines = {
+        token.start[0]
+        for token in tokenize.generate_tokens(io.StringIO(cell.source).readline)
+        if token.type == tokenize.COMMENT
+    }
+    names = []
+    for statement in tree.body:
+        assert (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ), f"line {statement.lineno}: only `NAME = literal  # comment` belongs here"
+        name = statement.targets[0].id
+        try:
+            ast.literal_eval(statement.value)
+        except ValueError:
+            pytest.fail(f"{name}: the value must be a literal; derive values in the next cell")
+        assert {statement.lineno, statement.end_lineno} & comment_lines, (
+            f"{name}: add a comment saying what it does"
+        )
+        names.append(name)
+    assert len(names) == len(set(names)), f"a parameter is assigned twice: {names}"
+
+
+def test_common_parameters_follow_the_conventions(path):
+    defaults = series.read_parameters(path)
+    assert isinstance(defaults.get("SEED"), int), "SEED = 42  # seeds Python, NumPy and TF"
+    assert defaults.get("DATA_PATH") == "", 'DATA_PATH = ""  # "" = $CIFAR10_PATH, then ...'
+    assert defaults.get("FIGURE_DIR") == f"../figures/{path.stem}", (
+        f'FIGURE_DIR = "../figures/{path.stem}"  # where this notebook\'s figures are saved'
+    )
+    if "MODEL_DIR" in defaults:
+        assert defaults["MODEL_DIR"] == "../models"
+
+
+def test_full_profile_equals_the_parameter_defaults(path):
+    defaults = series.read_parameters(path)
+    profile = series.load_profile("full", NOTEBOOK_DIR)
+    expected = yaml.safe_dump({path.stem: defaults}, sort_keys=False, allow_unicode=True)
+    assert profile.get(path.stem) == defaults, (
+        f"notebooks/profiles/full.yaml must list the defaults of {path.name}'s parameters "
+        f"cell; its entry should read:\n{expected}"
+    )
+    # Same values but also same types (yaml 1 vs 1.0 compare equal):
+    types = {name: type(value) for name, value in defaults.items()}
+    assert {name: type(value) for name, value in profile[path.stem].items()} == types
+
+
+# --------------------------------------------------------------------------- anatomy
+
+
+def test_follows_the_anatomy_of_the_series(path):
+    nb = read(path)
+    text = markdown(nb)
+    number = path.stem.split("_", 1)[0]
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith(f"# {number} · "), (
+        f"the first cell is the title, `# {number} · Title`"
+    )
+    assert COLAB_URL.format(name=path.name) in first.source, (
+        f"the title cell needs the Open in Colab badge linking {COLAB_URL.format(name=path.name)}"
+    )
+    assert "You will" in first.source, "the title cell needs a 'You will:' list"
+    positions = []
+    for section in SECTIONS:
+        match = re.search(rf"(?m)^{re.escape(section)}\s*$", text)
+        assert match, f"missing the section heading `{section}`"
+        positions.append(match.start())
+    assert positions == sorted(positions), f"sections must come in the order {SECTIONS}"
+
+
+def test_setup_installs_the_package_only_on_colab(path):
+    sources = [cell.source for cell in code_cells(read(path))]
+    assert sources and 'if "google.colab" in sys.modules' in sources[0], (
+        "the first code cell is the Colab install cell of the series"
+    )
+
+
+def test_parameters_cell_follows_its_heading(path):
+    nb = read(path)
+    index = nb.cells.index(parameters_cell(nb))
+    headings = [cell.source for cell in nb.cells[:index] if cell.cell_type == "markdown"]
+    assert headings and headings[-1].lstrip().startswith("## Parameters"), (
+        "the parameters cell comes right under `## Parameters`"
+    )
+
+
+def test_figures_are_saved_under_figures_stem(path):
+    for index, cell in enumerate(code_cells(read(path))):
+        tree = ast.parse(python_source(cell))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            where = f"code cell {index}, line {node.lineno}"
+            assert node.func.attr != "savefig", (
+                f"{where}: save figures with plotting.save_fig(fig, name, FIGURE_DIR)"
+            )
+            if node.func.attr == "save_fig":
+                directory = node.args[2] if len(node.args) > 2 else None
+                directory = next(
+                    (k.value for k in node.keywords if k.arg == "directory"), directory
+                )
+                assert isinstance(directory, ast.Name) and directory.id == "FIGURE_DIR", (
+                    f"{where}: pass FIGURE_DIR as the folder of save_fig"
+                )
+
+
+def test_training_prints_one_line_per_epoch(path):
+    for index, cell in enumerate(code_cells(read(path))):
+        for node in ast.walk(ast.parse(python_source(cell))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "fit"
+                and any(k.arg == "epochs" for k in node.keywords)  # Keras, not scikit-learn
+            ):
+                verbose = next((k.value for k in node.keywords if k.arg == "verbose"), None)
+                assert isinstance(verbose, ast.Constant) and verbose.value in (0, 2), (
+                    f"code cell {index}: call fit(..., verbose=2) (no progress bars in outputs)"
+                )
+
+
+# Cells that draw dataset images must carry the tag that keeps those images out of git.
+_DRAWS_DATASET_IMAGES = re.compile(
+    r"plot_samples_per_class|plot_image_grid|plot_predictions|imshow"
+)
+
+
+def test_dataset_images_are_not_committed(path):
+    for index, cell in enumerate(read(path).cells):
+        if cell.cell_type != "code":
+            continue
+        tagged = series.DATASET_IMAGES_TAG in cell.metadata.get("tags", [])
+        if tagged:
+            images = [
+                output
+                for output in cell.get("outputs", [])
+                if any(key.startswith("image/") for key in output.get("data", {}))
+            ]
+            assert not images, f"cell {index} is tagged dataset-images but stores an image"
+        elif _DRAWS_DATASET_IMAGES.search(cell.source) and "photo" not in cell.source:
+            raise AssertionError(
+                f"cell {index} draws images; if they are CIFAR-10 images tag the cell "
+                f"{series.DATASET_IMAGES_TAG!r} (the runner then keeps them out of git)"
+            )
