@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import layers
 
 from cifar_utils import models, training
@@ -24,7 +25,7 @@ SMALL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "baseline_cnn": lambda **kwargs: models.build_baseline_cnn(widths=(4, 8), **kwargs),
     "plain_cnn": lambda **kwargs: models.build_plain_cnn(4, width=4, **kwargs),
     "residual_cnn": lambda **kwargs: models.build_plain_cnn(5, width=4, residual=True, **kwargs),
-    "resnet": lambda **kwargs: models.build_resnet(stem_width=4, widths=(4, 8), **kwargs),
+    "resnet": lambda **kwargs: models.build_resnet(widths=(4, 8), **kwargs),
 }
 
 
@@ -79,7 +80,7 @@ def test_builders_end_in_float32_softmax_under_mixed_precision(builder):
 
 def test_defaults_name_the_model_and_give_ten_classes():
     assert models.build_baseline_cnn(widths=(4,)).name == "baseline_cnn"
-    assert models.build_resnet(stem_width=4, widths=(4,)).name == "resnet"
+    assert models.build_resnet(widths=(4,)).name == "resnet"
     assert models.build_plain_cnn(3, width=4).name == "plain_3"
     assert models.build_plain_cnn(4, width=4, residual=True).name == "residual_4"
     for builder in SMALL_BUILDERS.values():
@@ -157,22 +158,28 @@ def test_residual_branches_are_scaled():
     assert scales == [pytest.approx(1 / np.sqrt(depth - 3))] * (depth - 3)
 
 
-def _resnet_params(stem_width: int, widths: tuple[int, ...], num_classes: int) -> int:
-    total = 2 * 2 * 3 * stem_width + stem_width
-    channels = stem_width
+def _resnet_params(widths: tuple[int, ...], num_classes: int) -> tuple[int, int]:
+    """(trainable, non-trainable) parameter counts of build_resnet, counted by hand."""
+    filters = models.WHITENING_FILTERS
+    trainable = filters  # the whitening bias; its kernel is frozen
+    frozen = 2 * 2 * 3 * filters
+    channels = filters
     for width in widths:
-        total += 9 * channels * width + 4 * width + 9 * width * width + 4 * width
+        # two convolutions without bias, two ScaledBias layers, two batch norms whose
+        # only (non-trainable) weights are the moving mean and variance
+        trainable += 9 * channels * width + 9 * width * width + 2 * width
+        frozen += 4 * width
         channels = width
-    return total + channels * num_classes  # the logits have no bias
+    return trainable + channels * num_classes, frozen  # the logits have no bias
 
 
-@pytest.mark.parametrize(
-    ("stem_width", "widths", "num_classes"), [(4, (4, 8), 10), (3, (5, 6, 7), 4), (8, (2,), 2)]
-)
-def test_resnet_parameter_count_and_resolution(stem_width, widths, num_classes):
-    model = models.build_resnet(stem_width=stem_width, widths=widths, num_classes=num_classes)
+@pytest.mark.parametrize(("widths", "num_classes"), [((4, 8), 10), ((5, 6, 7), 4), ((2,), 2)])
+def test_resnet_parameter_count_and_resolution(widths, num_classes):
+    model = models.build_resnet(widths=widths, num_classes=num_classes)
 
-    assert model.count_params() == _resnet_params(stem_width, widths, num_classes)
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    frozen = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
+    assert (trainable, frozen) == _resnet_params(widths, num_classes)
     pools = _layers_of(model, layers.MaxPooling2D)
     sizes = [31, 15, 7, 3]
     assert [tuple(pool.output.shape[1:]) for pool in pools] == [
@@ -181,7 +188,7 @@ def test_resnet_parameter_count_and_resolution(stem_width, widths, num_classes):
 
 
 def test_resnet_has_skip_connections_and_scaled_logits():
-    model = models.build_resnet(stem_width=4, widths=(4, 8, 8))
+    model = models.build_resnet(widths=(4, 8, 8))
     adds = _layers_of(model, layers.Add)
     assert len(adds) == 3
     rescalings = _layers_of(model, layers.Rescaling)
@@ -192,11 +199,112 @@ def test_resnet_has_skip_connections_and_scaled_logits():
 
 
 def test_resnet_logits_are_scaled_by_logit_scale():
-    model = models.build_resnet(stem_width=4, widths=(4,))
+    model = models.build_resnet(widths=(4,))
     logits = keras.Model(model.input, model.get_layer("logits").output)
     images = _images(4)
     expected = keras.ops.softmax(logits.predict(images, verbose=0) * models.LOGIT_SCALE)
     np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_resnet_batch_norm_has_no_scale_and_a_fast_bias():
+    model = models.build_resnet(widths=(4, 8))
+    norms = _layers_of(model, layers.BatchNormalization)
+    assert len(norms) == 4
+    assert all(not norm.scale and not norm.center for norm in norms)
+    assert all(norm.momentum == models.BN_MOMENTUM for norm in norms)
+    biases = _layers_of(model, models.ScaledBias)
+    assert [bias.multiplier for bias in biases] == [1.0] + [models.BIAS_MULTIPLIER] * 4
+
+
+# Whitening ----------------------------------------------------------------------------------
+
+
+def _patches(images: np.ndarray) -> np.ndarray:
+    """All 2x2 patches, flattened in (row, column, channel) order, by plain loops."""
+    n, height, width, _ = images.shape
+    return np.array(
+        [
+            images[i, r : r + 2, c : c + 2, :].reshape(-1)
+            for i in range(n)
+            for r in range(height - 1)
+            for c in range(width - 1)
+        ]
+    )
+
+
+def test_whitening_kernel_whitens_the_patches_it_was_computed_from():
+    rng = np.random.default_rng(0)
+    # Correlated channels and neighbouring pixels, like real images.
+    base = rng.normal(size=(40, 9, 9, 1))
+    images = np.concatenate([base, 0.5 * base + rng.normal(size=base.shape), base**2], axis=-1)
+    images = (images + np.roll(images, 1, axis=1)).astype(np.float32)
+
+    kernel = models.whitening_kernel(images, eps=1e-9)
+
+    assert kernel.shape == (2, 2, 3, 24) and kernel.dtype == np.float32
+    features = _patches(images) @ kernel.reshape(12, 24)
+    covariance = features[:, :12].T @ features[:, :12] / len(features)
+    np.testing.assert_allclose(covariance, np.eye(12), atol=1e-3)
+    # The second half of the filters is the first half negated.
+    np.testing.assert_array_equal(kernel[..., 12:], -kernel[..., :12])
+
+
+def test_whitening_kernel_orders_filters_by_variance_and_matches_the_conv_layer():
+    images = np.random.default_rng(1).normal(size=(6, 8, 8, 3)).astype(np.float32)
+    images[..., 0] *= 5.0  # the red channel carries most of the variance
+    kernel = models.whitening_kernel(images)
+    # With eps, stronger directions are scaled less: filter norms grow along the order.
+    norms = np.linalg.norm(kernel.reshape(12, 24)[:, :12], axis=0)
+    assert np.all(np.diff(norms) >= -1e-6)
+
+    model = models.build_resnet(widths=(4,), whitening_images=images)
+    np.testing.assert_array_equal(model.get_layer("whiten").kernel.numpy(), kernel)
+    assert not model.get_layer("whiten").trainable
+    conv = model.get_layer("whiten")(images).numpy()
+    np.testing.assert_allclose(
+        conv.reshape(-1, 24), _patches(images) @ kernel.reshape(12, 24), rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize(
+    ("images", "match"),
+    [
+        (np.zeros((4, 32, 32)), "shape"),
+        (np.zeros((4, 1, 32, 3)), "shape"),
+        (np.zeros((0, 32, 32, 3)), "non-empty"),
+        (np.full((2, 4, 4, 3), np.nan), "finite"),
+    ],
+)
+def test_whitening_kernel_rejects_bad_images(images, match):
+    with pytest.raises(ValueError, match=match):
+        models.whitening_kernel(images)
+
+
+def test_scaled_bias_adds_multiplier_times_bias_and_learns_multiplier_squared_faster():
+    fast = models.ScaledBias(8.0)
+    slow = models.ScaledBias(1.0)
+    x = np.zeros((2, 3), dtype=np.float32)
+    for layer in (fast, slow):
+        layer.build(x.shape)
+        layer.bias.assign([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(fast(x).numpy(), np.tile([8.0, -16.0, 4.0], (2, 1)))
+
+    steps = {}
+    for name, layer in (("fast", fast), ("slow", slow)):
+        layer.bias.assign(np.zeros(3))
+        before = layer(x).numpy()
+        optimizer = keras.optimizers.SGD(0.01)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x))
+        optimizer.apply(tape.gradient(loss, [layer.bias]), [layer.bias])
+        steps[name] = layer(x).numpy() - before
+    np.testing.assert_allclose(steps["fast"], 64 * steps["slow"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("multiplier", [0, -1.0, "8", None])
+def test_scaled_bias_rejects_bad_multipliers(multiplier):
+    with pytest.raises(ValueError, match="multiplier"):
+        models.ScaledBias(multiplier)
 
 
 # Argument checks --------------------------------------------------------------------------
@@ -224,8 +332,6 @@ def test_resnet_logits_are_scaled_by_logit_scale():
         (lambda: models.build_baseline_cnn(num_classes=True), "num_classes"),
         (lambda: models.build_resnet(widths=[]), "widths"),
         (lambda: models.build_resnet(widths=(16, -1)), "width"),
-        (lambda: models.build_resnet(stem_width=0), "stem_width"),
-        (lambda: models.build_resnet(stem_width=True), "stem_width"),
         (lambda: models.build_resnet(num_classes=-3), "num_classes"),
         (lambda: models.build_resnet(num_classes=10.0), "num_classes"),
     ],
@@ -271,7 +377,7 @@ def test_save_and_load_round_trip(name, tmp_path: Path):
 
 def test_resnet_trains_on_a_fixed_batch():
     keras.utils.set_random_seed(1)
-    model = models.build_resnet(stem_width=8, widths=(8, 16))
+    model = models.build_resnet(widths=(8, 16), whitening_images=_images(8, seed=3))
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
     images = _images(16, seed=2)
     labels = np.arange(16) % 10
