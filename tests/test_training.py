@@ -590,3 +590,46 @@ def test_backup_with_a_missing_weights_file_says_what_to_do(tmp_path):
 def test_backup_rejects_parameters_that_are_not_json():
     with pytest.raises(ValueError, match="JSON"):
         training.TrainingBackup("unused", {"path": Path("x")})
+
+
+# TriangularSchedule -------------------------------------------------------------------------
+
+
+def test_triangular_schedule_rises_then_falls_linearly():
+    schedule = training.TriangularSchedule(
+        2.0, 100, warmup_fraction=0.25, start_factor=0.1, end_factor=0.05
+    )
+    values = {step: float(schedule(step)) for step in (0, 10, 25, 50, 100, 150)}
+    assert values[0] == pytest.approx(0.2)
+    assert values[10] == pytest.approx(0.2 + 1.8 * 10 / 25)
+    assert values[25] == pytest.approx(2.0)
+    assert values[50] == pytest.approx(2.0 * (1 - 0.95 * 25 / 75))
+    assert values[100] == pytest.approx(0.1)
+    assert values[150] == pytest.approx(0.1)  # flat after the end
+
+
+def test_triangular_schedule_round_trips_through_a_saved_model(tmp_path):
+    model = _tiny_classifier()
+    schedule = training.TriangularSchedule(0.5, 40)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="sparse_categorical_crossentropy")
+    model.fit(*_tiny_data(), batch_size=16, epochs=1, verbose=0)
+    loaded = keras.models.load_model(training.save_model(model, tmp_path / "m.keras"))
+    restored = loaded.optimizer.learning_rate  # the schedule's value at the current step
+    assert float(restored) == pytest.approx(float(schedule(4)))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"peak": 0.0},
+        {"total_steps": 1},
+        {"total_steps": 10.5},
+        {"warmup_fraction": 1.0},
+        {"start_factor": 1.5},
+        {"end_factor": -0.1},
+    ],
+)
+def test_triangular_schedule_rejects_bad_arguments(kwargs):
+    arguments = {"peak": 1.0, "total_steps": 10, **kwargs}
+    with pytest.raises(ValueError):
+        training.TriangularSchedule(**arguments)
