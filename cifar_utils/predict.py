@@ -497,6 +497,9 @@ def _load_model(path: Path) -> Any:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide its start-up log lines
     import keras
 
+    # Registers the project's own layers and schedule, which saved models refer to.
+    from cifar_utils import callbacks, models  # noqa: F401
+
     try:
         return keras.models.load_model(str(path), compile=False)
     # Keras raises many types for a file that is not a model (ValueError, OSError,

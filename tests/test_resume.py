@@ -25,7 +25,7 @@ EPOCHS = 6
 SCRIPT = f"""
 import json, sys, time
 import keras, numpy as np
-from cifar_utils import training
+from cifar_utils import callbacks, training
 
 directory, model_path = sys.argv[1], sys.argv[2]
 training.set_seed(0)
@@ -36,7 +36,7 @@ model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="
                           keras.layers.Dense(2, activation="softmax")])
 model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-backup = training.TrainingBackup(directory, {{"EPOCHS": {EPOCHS}, "SEED": 0}})
+backup = callbacks.TrainingBackup(directory, {{"EPOCHS": {EPOCHS}, "SEED": 0}})
 initial_epoch = backup.restore(model)
 pause = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(0.4))
 model.fit(x, y, batch_size=32, epochs={EPOCHS}, initial_epoch=initial_epoch, verbose=0,

@@ -1,0 +1,287 @@
+"""Keras pieces of the fast training recipe that Keras itself lacks.
+
+- :class:`TriangularSchedule`: the linear warm-up and linear decay of the learning rate
+  that the fast CIFAR-10 recipes were tuned with.
+- :class:`Lookahead`: airbench's weight averaging, as a callback.
+- :class:`TrainingBackup`: per-epoch backups written atomically, so that an interrupted
+  ``fit`` resumes where it stopped, and never from a run with other parameters.
+
+Introduced by ``03_resnet``. Importing this module imports Keras (the classes subclass
+Keras's), but changes no setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="cifar_utils")
+class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate that rises linearly, then falls linearly (airbench's schedule).
+
+    From ``start_factor * peak`` at step 0 to ``peak`` at ``warmup_fraction *
+    total_steps``, then down to ``end_factor * peak`` at ``total_steps`` (and flat after).
+    The short warm-up keeps the first large steps from wrecking the random initial
+    weights; the long decay lets the weights settle. Keras's ``CosineDecay`` also warms up
+    linearly, but decays along a cosine; this is the shape the fast recipes were tuned with.
+
+    Args:
+        peak: Highest learning rate.
+        total_steps: Steps of the whole run.
+        warmup_fraction: Share of the steps spent rising, in (0, 1).
+        start_factor: First learning rate, as a share of ``peak``.
+        end_factor: Last learning rate, as a share of ``peak``.
+    """
+
+    def __init__(
+        self,
+        peak: float,
+        total_steps: int,
+        *,
+        warmup_fraction: float = 0.23,
+        start_factor: float = 0.2,
+        end_factor: float = 0.07,
+    ) -> None:
+        if not (isinstance(total_steps, (int, np.integer)) and total_steps >= 2):
+            raise ValueError(f"total_steps must be an integer of at least 2, got {total_steps!r}.")
+        if not peak > 0 or not 0 < warmup_fraction < 1:
+            raise ValueError(
+                f"peak must be positive and warmup_fraction in (0, 1), got {peak!r} and "
+                f"{warmup_fraction!r}."
+            )
+        if not (0 <= start_factor <= 1 and 0 <= end_factor <= 1):
+            raise ValueError("start_factor and end_factor must be in [0, 1].")
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_fraction = float(warmup_fraction)
+        self.start_factor = float(start_factor)
+        self.end_factor = float(end_factor)
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        warmup = max(1.0, round(self.warmup_fraction * self.total_steps))
+        rising = self.start_factor + (1.0 - self.start_factor) * step / warmup
+        progress = (step - warmup) / max(1.0, self.total_steps - warmup)
+        falling = 1.0 - (1.0 - self.end_factor) * keras.ops.minimum(progress, 1.0)
+        return self.peak * keras.ops.where(step < warmup, rising, falling)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_fraction": self.warmup_fraction,
+            "start_factor": self.start_factor,
+            "end_factor": self.end_factor,
+        }
+
+
+class Lookahead(keras.callbacks.Callback):
+    """Lookahead weight averaging with a growing decay, as in Keller Jordan's airbench.
+
+    Every ``every`` steps the callback moves a slow copy of every weight (batch-norm
+    statistics included) towards the current weights, ``slow += (1 - decay) * (fast -
+    slow)``, then sets the current weights to the slow ones. The decay grows as
+    ``final_decay * progress**3``: early on the slow weights simply follow training,
+    near the end they average the last few hundred steps, which smooths out the noise of
+    the last, large steps. When training ends, the model keeps the slow weights.
+
+    Keras has no lookahead; its ``use_ema`` optimiser option averages only the trainable
+    weights with a fixed decay, which suits long runs better than these short ones.
+
+    Args:
+        total_steps: Steps of the whole run (``epochs * steps_per_epoch``); progress is
+            the optimiser's step count over this, so a resumed run carries on correctly.
+        every: Steps between two updates.
+        final_decay: Decay reached at the last step.
+    """
+
+    def __init__(self, total_steps: int, *, every: int = 5, final_decay: float = 0.95**5):
+        super().__init__()
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+        if total_steps < 1 or isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(
+                f"total_steps and every must be positive integers, got {total_steps!r} "
+                f"and {every!r}."
+            )
+        if not 0.0 <= final_decay < 1.0:
+            raise ValueError(f"final_decay must be in [0, 1), got {final_decay!r}.")
+        self.total_steps = int(total_steps)
+        self.every = every
+        self.final_decay = float(final_decay)
+        self._variables: list[Any] = []
+        self._slow: list[np.ndarray] = []
+
+    def decay(self, step: int) -> float:
+        """The decay used at optimiser step ``step``."""
+        return self.final_decay * min(1.0, step / self.total_steps) ** 3
+
+    def _update(self, decay: float) -> None:
+        for variable, slow in zip(self._variables, self._slow, strict=True):
+            slow += (1.0 - decay) * (np.asarray(variable.numpy(), dtype=np.float32) - slow)
+            variable.assign(slow.astype(variable.dtype))
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._variables = [
+            variable
+            for variable in self.model.weights
+            if np.issubdtype(np.dtype(variable.dtype), np.floating)
+        ]
+        self._slow = [np.array(variable.numpy(), dtype=np.float32) for variable in self._variables]
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        step = int(self.model.optimizer.iterations)
+        if step % self.every == 0:
+            self._update(self.decay(step))
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self._variables:
+            self._update(1.0)
+
+
+# --- Resuming interrupted training --------------------------------------------------------
+
+_BACKUP_FILE = re.compile(r"^epoch-(\d{4,})\.weights\.h5$")
+_STATE_FILE = "state.json"
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """Back up training after every epoch so that an interrupted run resumes.
+
+    Use it in three lines::
+
+        backup = training.TrainingBackup(f"{MODEL_DIR}/backups/resnet", params)
+        initial_epoch = backup.restore(model)  # after compile; 0 when nothing to resume
+        model.fit(..., epochs=EPOCHS, initial_epoch=initial_epoch, callbacks=[backup])
+
+    After each epoch, the weights and the optimiser state (step count, momentum) go to
+    ``epoch-NNNN.weights.h5`` and the epoch's metrics and time to ``state.json``, each
+    written to a temporary file and renamed, so an interruption at any moment leaves the
+    previous complete backup. The backups live in a sub-folder named after a hash of
+    ``params``: a run with different parameters never resumes from a stale backup (the
+    stale one is deleted). When training finishes, the backup is deleted.
+
+    Keras's ``BackupAndRestore`` does the same job but writes its weights and its epoch
+    counter as two files in place, so a kill at the wrong moment resumes one epoch off or
+    from a half-written file; this callback keeps each backup in one atomic rename.
+
+    Args:
+        directory: Folder for this model's backups (created when needed).
+        params: Everything that defines the run (the notebook's parameters): JSON-able
+            values. Change one and the run starts afresh.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], params: Mapping[str, Any]) -> None:
+        super().__init__()
+        try:
+            encoded = json.dumps(dict(params), sort_keys=True)
+        except TypeError as error:
+            raise ValueError(
+                f"params must hold JSON values (numbers, strings, lists, dicts): {error}"
+            ) from None
+        self.root = Path(directory)
+        self.key = hashlib.sha256(encoded.encode()).hexdigest()[:16]
+        self.directory = self.root / self.key
+        self.history: dict[str, list[float]] = {}
+        """Metrics of every epoch so far, resumed epochs included (like ``History.history``)."""
+        self.seconds = 0.0
+        """Training time of every epoch so far, resumed epochs included."""
+        self.resumed_from = 0
+        """Epochs that :meth:`restore` found done (0 for a fresh run)."""
+        self._epoch_start = 0.0
+
+    def _backups(self) -> list[tuple[int, Path]]:
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in self.directory.iterdir():
+            match = _BACKUP_FILE.match(path.name)
+            if match:
+                found.append((int(match.group(1)), path))
+        return sorted(found)
+
+    def restore(self, model: Any) -> int:
+        """Load the newest backup of this run into ``model`` (compiled, same parameters).
+
+        Backups of runs with other parameters under the same folder are deleted.
+
+        Returns:
+            The number of epochs already done: pass it to ``fit`` as ``initial_epoch``.
+        """
+        if self.root.is_dir():
+            for other in self.root.iterdir():
+                if other.is_dir() and other.name != self.key:
+                    shutil.rmtree(other, ignore_errors=True)
+                    print(f"deleted a backup of a run with other parameters: {other}")
+        self.history, self.seconds, self.resumed_from = {}, 0.0, 0
+        state_path = self.directory / _STATE_FILE
+        if not state_path.is_file():
+            return 0
+        # state.json is written after the weights of its epoch and older weights are
+        # deleted after it, so the weights it names are always there and complete.
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+        epoch = int(state["epochs"])
+        path = self.directory / f"epoch-{epoch:04d}.weights.h5"
+        if not path.is_file():
+            raise RuntimeError(
+                f"the backup in {self.directory} is incomplete ({path.name} is missing); "
+                "delete that folder to start afresh."
+            )
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        self.history = {key: list(values) for key, values in state["history"].items()}
+        self.seconds = float(state["seconds"])
+        self.resumed_from = epoch
+        print(f"resuming after epoch {epoch} from {path}")
+        return epoch
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.seconds += time.perf_counter() - self._epoch_start
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        done = epoch + 1
+        path = self.directory / f"epoch-{done:04d}.weights.h5"
+        # The weights file has to end in .weights.h5 for Keras, hence the name of the
+        # temporary file: it is renamed into place only once complete.
+        temporary = self.directory / f".partial-{done:04d}.weights.h5"
+        try:
+            self.model.save_weights(temporary, overwrite=True)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        state = {"epochs": done, "history": self.history, "seconds": self.seconds}
+        _write_atomically(
+            self.directory / _STATE_FILE,
+            lambda target: target.write_text(json.dumps(state), encoding="utf-8"),
+        )
+        for older, older_path in self._backups():
+            if older < done:
+                older_path.unlink(missing_ok=True)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
