@@ -8,7 +8,8 @@ never call ``plt.show()``, ``savefig`` or ``plt.close()``; a notebook saves a fi
 Importing this module changes no matplotlib settings (no rcParams, no backend).
 
 Introduced by notebooks: ``plot_samples_per_class`` (01), ``plot_history`` (02),
-``plot_confusion_matrix`` (02), ``plot_predictions`` and ``plot_photo_predictions`` (04).
+``plot_confusion_matrix`` (02), ``plot_predictions`` and ``plot_photo_predictions`` (04),
+``plot_reliability_diagram`` and ``plot_grad_cam`` (05).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import textwrap
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Resolution of saved figures: sharp on the web, small in git.
 SAVE_DPI = 120
@@ -33,6 +37,9 @@ CORRECT_COLOR = "tab:green"
 WRONG_COLOR = "tab:red"
 
 _NORMALIZE_CHOICES = ("true", "pred", "all", None)
+#: Label of the diagonal drawn by :func:`plot_reliability_diagram`.
+PERFECT_CALIBRATION_LABEL = "perfect calibration"
+_CALIBRATION_COLUMNS = ("count", "confidence", "accuracy")
 
 
 class TopKPrediction(Protocol):
@@ -491,3 +498,118 @@ def plot_photo_predictions(
         else:
             bar_ax.set_title(f"prediction: {best}", fontsize=9)
     return fig
+
+
+def plot_reliability_diagram(
+    calibration: pd.DataFrame, *, ax: Axes | None = None, label: str | None = None
+) -> Axes:
+    """Reliability diagram: accuracy against confidence, bin by bin, beside the diagonal.
+
+    A point below the dashed diagonal is a bin where the model is over-confident (right
+    less often than it claims); above it, under-confident. Call it twice on the same Axes
+    with labels (for example before and after temperature scaling) to compare: the
+    diagonal is drawn only once.
+
+    Args:
+        calibration: The table of ``analysis.compute_calibration``: one row per bin with
+            columns ``count``, ``confidence`` (mean confidence, 0-1) and ``accuracy``
+            (0-1). Empty bins (count 0) are skipped.
+        ax: Axes to draw into; a new 4 x 4 inch figure when None.
+        label: Legend entry of this curve (for example ``"before, ECE 4.1%"``), or None.
+
+    Returns:
+        The Axes, both axes from 0 to 1.
+
+    Raises:
+        ValueError: If a column is missing or no bin holds any prediction.
+    """
+    missing = [column for column in _CALIBRATION_COLUMNS if column not in calibration]
+    if missing:
+        raise ValueError(
+            f"plot_reliability_diagram: calibration lacks the columns {missing}; pass the "
+            "table returned by analysis.compute_calibration."
+        )
+    filled = calibration[np.asarray(calibration["count"]) > 0]
+    if len(filled) == 0:
+        raise ValueError("plot_reliability_diagram: every bin is empty; nothing to draw.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4), layout="constrained")
+    if not any(line.get_label() == PERFECT_CALIBRATION_LABEL for line in ax.get_lines()):
+        ax.plot([0, 1], [0, 1], "--", color="gray", label=PERFECT_CALIBRATION_LABEL)
+    ax.plot(
+        np.asarray(filled["confidence"], dtype=float),
+        np.asarray(filled["accuracy"], dtype=float),
+        marker="o",
+        markersize=4,
+        **({"label": label} if label is not None else {}),
+    )
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean per bin)", ylabel="accuracy")
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_grad_cam(
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    alpha: float = 0.5,
+) -> Figure:
+    """Show images with their Grad-CAM heat maps laid over them (jet: red is high).
+
+    Args:
+        images: The images for display (not normalised), shape (N, H, W, 3): float in
+            0-1 or uint8 in 0-255, for example ``x_test[indices]``.
+        heatmaps: float, shape (N, h, w), in 0-1 (as returned by
+            ``analysis.compute_grad_cam``); a map of another size than its image is
+            stretched over it.
+        titles: N titles (for example "true / predicted"), or None for no titles.
+        ncols: Panels per row.
+        alpha: Opacity of the heat maps, 0 (invisible) to 1 (hides the image).
+
+    Returns:
+        The Figure, one panel per image (laid out as :func:`plot_image_grid`).
+
+    Raises:
+        ValueError: If shapes or lengths disagree, heat maps leave [0, 1] or contain NaN,
+            ``alpha`` is outside [0, 1], or ``ncols`` < 1.
+    """
+    images = np.asarray(images)
+    heatmaps = np.asarray(heatmaps)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"plot_grad_cam: images must have shape (N, H, W, 3), got {images.shape}.")
+    if heatmaps.ndim != 3 or len(heatmaps) != len(images):
+        raise ValueError(
+            f"plot_grad_cam: heatmaps must have shape (N, h, w) with one map per image; got "
+            f"{heatmaps.shape} for {len(images)} images."
+        )
+    if heatmaps.size and (
+        not np.isfinite(heatmaps).all() or heatmaps.min() < 0 or heatmaps.max() > 1
+    ):
+        raise ValueError(
+            "plot_grad_cam: heatmaps must lie in [0, 1] without NaN (as compute_grad_cam "
+            "returns them)."
+        )
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"plot_grad_cam: alpha must be in [0, 1], got {alpha!r}.")
+    fig = plot_image_grid(images, titles=titles, ncols=ncols)
+    height, width = images.shape[1:3]
+    for ax, heatmap in zip(_image_axes(fig), heatmaps, strict=True):
+        ax.imshow(
+            heatmap,
+            cmap="jet",
+            vmin=0.0,
+            vmax=1.0,
+            alpha=alpha,
+            extent=(-0.5, width - 0.5, height - 0.5, -0.5),
+            interpolation="bilinear",
+        )
+    return fig
+
+
+def _image_axes(fig: Figure) -> list[Axes]:
+    """The panels of a :func:`plot_image_grid` figure that show an image, in order."""
+    return [ax for ax in fig.axes if ax.images]

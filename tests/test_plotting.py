@@ -11,13 +11,14 @@ matplotlib.use("Agg")  # no display in tests; set before pyplot is imported
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from PIL import Image
 
-from cifar_utils import plotting
+from cifar_utils import analysis, plotting
 
 CLASS_NAMES = ("cat", "dog", "frog")
 
@@ -328,6 +329,107 @@ def test_plot_photo_predictions_rejects_mismatch():
         plotting.plot_photo_predictions([], [])
 
 
+# plot_reliability_diagram / plot_grad_cam ----------------------------------------------
+
+
+def _calibration(accuracy: list[float]) -> pd.DataFrame:
+    """A 4-bin table like analysis.compute_calibration's; the first bin is empty."""
+    return pd.DataFrame(
+        {
+            "lower": [0.0, 0.25, 0.5, 0.75],
+            "upper": [0.25, 0.5, 0.75, 1.0],
+            "count": [0, 3, 5, 12],
+            "confidence": [np.nan, 0.4, 0.6, 0.9],
+            "accuracy": [np.nan, *accuracy],
+        }
+    )
+
+
+def test_plot_reliability_diagram_draws_filled_bins_and_the_diagonal():
+    ax = plotting.plot_reliability_diagram(_calibration([0.3, 0.5, 0.7]))
+    assert isinstance(ax, Axes)
+    diagonal, curve = ax.get_lines()
+    assert diagonal.get_label() == plotting.PERFECT_CALIBRATION_LABEL
+    np.testing.assert_array_equal(diagonal.get_xdata(), [0, 1])
+    np.testing.assert_array_equal(diagonal.get_ydata(), [0, 1])
+    np.testing.assert_allclose(curve.get_xdata(), [0.4, 0.6, 0.9])  # empty bin skipped
+    np.testing.assert_allclose(curve.get_ydata(), [0.3, 0.5, 0.7])
+    assert ax.get_xlim() == (0, 1) and ax.get_ylim() == (0, 1)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["perfect calibration"]
+
+
+def test_plot_reliability_diagram_twice_on_one_axes_with_labels():
+    _, given = plt.subplots()
+    ax = plotting.plot_reliability_diagram(_calibration([0.3, 0.5, 0.7]), ax=given, label="before")
+    again = plotting.plot_reliability_diagram(_calibration([0.4, 0.6, 0.9]), ax=ax, label="after")
+    assert ax is given and again is given
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["perfect calibration", "before", "after"]  # one diagonal only
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["perfect calibration", "before", "after"]
+    np.testing.assert_allclose(ax.get_lines()[2].get_ydata(), [0.4, 0.6, 0.9])
+
+
+def test_plot_reliability_diagram_reads_compute_calibration():
+    probabilities = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
+    table = analysis.compute_calibration(probabilities, [0, 1, 1, 1], n_bins=2)
+    ax = plotting.plot_reliability_diagram(table)
+    # Bin (0.5, 1] holds everything: mean confidence 0.75, 3 of 4 right; bin [0, 0.5] is empty.
+    np.testing.assert_allclose(ax.get_lines()[1].get_xydata(), [[0.75, 0.75]])
+
+
+def test_plot_reliability_diagram_rejects_bad_tables():
+    with pytest.raises(ValueError, match=r"lacks the columns \['accuracy'\]"):
+        plotting.plot_reliability_diagram(_calibration([0, 0, 0]).drop(columns="accuracy"))
+    empty = _calibration([0, 0, 0]).assign(count=0)
+    with pytest.raises(ValueError, match="every bin is empty"):
+        plotting.plot_reliability_diagram(empty)
+
+
+def test_plot_grad_cam_overlays_each_heatmap_on_its_image():
+    images = np.random.default_rng(0).uniform(0, 1, (3, 32, 32, 3))
+    heatmaps = np.stack([np.full((8, 8), value) for value in (0.0, 0.5, 1.0)])
+    fig = plotting.plot_grad_cam(images, heatmaps, titles=["a", "b", "c"], ncols=2, alpha=0.4)
+    assert isinstance(fig, Figure)
+    shown = _visible_image_axes(fig)
+    assert [ax.get_title() for ax in shown] == ["a", "b", "c"]
+    for ax, image, heatmap in zip(shown, images, heatmaps, strict=True):
+        picture, overlay = ax.images
+        np.testing.assert_array_equal(picture.get_array(), image)
+        np.testing.assert_array_equal(overlay.get_array(), heatmap)
+        assert overlay.get_cmap().name == "jet"
+        assert overlay.get_alpha() == 0.4
+        assert overlay.get_clim() == (0.0, 1.0)
+        assert overlay.get_extent() == [-0.5, 31.5, 31.5, -0.5]  # stretched over the image
+
+
+def test_plot_grad_cam_without_titles():
+    fig = plotting.plot_grad_cam(_images(2, size=4), np.zeros((2, 4, 4)))
+    assert [ax.get_title() for ax in fig.axes] == ["", ""]
+    assert all(len(ax.images) == 2 for ax in fig.axes)
+
+
+@pytest.mark.parametrize(
+    ("heatmaps", "kwargs", "message"),
+    [
+        (np.zeros((1, 4, 4)), {}, "one map per image"),
+        (np.zeros((2, 4)), {}, "one map per image"),
+        (np.full((2, 4, 4), 1.5), {}, r"in \[0, 1\]"),
+        (np.full((2, 4, 4), np.nan), {}, "without NaN"),
+        (np.zeros((2, 4, 4)), {"alpha": 1.5}, "alpha"),
+        (np.zeros((2, 4, 4)), {"titles": ["a"]}, "1 titles"),
+    ],
+)
+def test_plot_grad_cam_rejects_bad_input(heatmaps, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plotting.plot_grad_cam(_images(2, size=4), heatmaps, **kwargs)
+
+
+def test_plot_grad_cam_rejects_images_without_color_channels():
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        plotting.plot_grad_cam(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)))
+
+
 # Global behaviour ----------------------------------------------------------------------
 
 
@@ -347,7 +449,9 @@ def test_helpers_never_show_save_or_close(monkeypatch, tmp_path):
     plotting.plot_confusion_matrix([0, 1], [1, 1], class_names=CLASS_NAMES)
     plotting.plot_top_k(("cat",), (0.5,))
     plotting.plot_photo_predictions(_images(1), [_FakePrediction(("cat",), (0.5,), True, "unsure")])
-    assert len(plt.get_fignums()) == before + 7  # each helper made exactly one figure
+    plotting.plot_reliability_diagram(_calibration([0.3, 0.5, 0.7]))
+    plotting.plot_grad_cam(_images(1), np.zeros((1, 4, 4)))
+    assert len(plt.get_fignums()) == before + 9  # each helper made exactly one figure
 
 
 def test_import_changes_no_rcparams():
