@@ -66,8 +66,8 @@ test-notebooks: $(STAMP)  ## Execute every notebook in the quick profile; nbval 
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 \
 		$(NBVAL_DIR)/[0-9][0-9]_*.ipynb
 
-bench: $(STAMP)  ## Print load-time (and, later, training) benchmarks for this machine
-	$(BIN)/python -m cifar_utils.bench
+bench: $(STAMP)  ## Benchmark this machine: matmul peak, images/s and FLOP/s per model, load time, minutes per notebook run (ARGS="--quick", "--json bench.json")
+	$(BIN)/python -m cifar_utils.bench $(ARGS)
 
 doctor: $(STAMP)  ## Check this machine: versions, devices, precision, Graphviz, dataset, disk
 	$(BIN)/python -m cifar_utils.doctor

@@ -1,32 +1,126 @@
 """Benchmarks of this machine for the notebook series: ``python -m cifar_utils.bench``.
 
-Each section prints a small table; with no section flag every section runs::
+Each section prints a small table; with no section flag every section runs (``make bench``)::
 
+    python -m cifar_utils.bench                 # everything, a few minutes on a laptop CPU
+    python -m cifar_utils.bench --quick         # smaller, fewer steps: aims at < 2 min (idle CPU)
+    python -m cifar_utils.bench --peak          # matrix-multiply GFLOP/s: the practical peak
+    python -m cifar_utils.bench --models        # training and inference images/s per model
+    python -m cifar_utils.bench --budget        # minutes per notebook run (runs --models)
     python -m cifar_utils.bench --load          # how long loading CIFAR-10 takes
-    CIFAR10_PATH=/path/to/cifar-10-python.tar.gz python -m cifar_utils.bench --load
+    python -m cifar_utils.bench --json bench.json   # also write every figure to a file
+
+- ``--peak``: dense ``n x n`` matrix multiplications (:func:`compute_matmul_gflops`) in
+  float32 and bfloat16 (and float16 on a GPU): about the best a model can reach here.
+- ``--models``: for the models the notebooks train (``02_baseline_cnn``: the baseline CNN
+  at batch 256; ``03_resnet``: the ResNet at batch 512), the forward FLOPs per image
+  (:func:`compute_model_flops`), the training throughput fed by the real input pipeline
+  (:func:`cifar_utils.data.make_dataset`, augmentation included) and by one batch held in
+  memory (the model alone), the pipeline's overhead, the achieved GFLOP/s and their share of
+  the peak, and the inference throughput; in float32 and in the mixed precision the notebooks
+  would choose (:func:`cifar_utils.training.choose_precision`).
+- ``--load``: :func:`compute_load_times`.
+- ``--budget``: from the pipeline-fed throughput, seconds per epoch and minutes of training
+  per notebook run in the full and quick profiles (:func:`compute_budget`).
 
 Sections are registered in :data:`SECTIONS` (name -> help text, function taking the parsed
-arguments); adding one adds its ``--name`` flag. The numbers are for reading, not asserted
-by any test.
+arguments and the report to fill); adding one adds its ``--name`` flag. Every section stores
+its figures in the report, which ``--json PATH`` writes. The numbers are for reading, not
+asserted by any test: they move with whatever else the machine is doing.
+
+Importing this module imports neither TensorFlow nor Keras and changes no global state;
+the sections set a Keras dtype policy only while they measure, and restore it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
+import math
 import os
+import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from cifar_utils import data
 
 # Targets from the design card (a laptop CPU): shown beside the measured times.
 LOAD_TARGETS_S = {"archive": 15.0, "cache": 2.0, "folder": 2.0}
+
+MATMUL_DTYPES = ("float32", "bfloat16", "float16")
+"""Data types :func:`compute_matmul_gflops` accepts (float16 is measured only on a GPU)."""
+
+PEAK_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+"""The matrix-multiply data type a Keras dtype policy computes in."""
+
+TRAINING_IMAGES = 45_000
+"""Training images of a full-profile epoch: 50,000 minus the 5,000 held out for validation."""
+
+TRAINING_FLOPS_FACTOR = 3
+"""Training FLOPs per forward FLOP: the backward pass costs about twice the forward pass
+(one product for the gradient of the inputs, one for the gradient of the weights)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelSpec:
+    notebook: str  # the two-digit prefix of the notebook that trains it
+    batch_size: int  # the batch size of that notebook's full profile
+    build: Callable[[], Any]
+
+
+def _build_baseline() -> Any:
+    from cifar_utils import models
+
+    return models.build_baseline_cnn()
+
+
+def _build_resnet() -> Any:
+    from cifar_utils import models
+
+    # Random whitening filters: the same cost as the fitted ones.
+    return models.build_resnet(whitening_images=None)
+
+
+MODELS = {
+    "baseline_cnn": _ModelSpec("02", 256, _build_baseline),
+    "resnet": _ModelSpec("03", 512, _build_resnet),
+}
+"""The models the notebooks train, by the name of their builder's ``name=``."""
+
+# Settings of a full run and of a --quick run.
+_SETTINGS = {
+    False: {
+        "matmul_size": 2048,
+        "matmul_repeats": 5,
+        "warmup_steps": 2,
+        "steps": 10,
+        "predict_images": 1024,
+        "load_repeats": 3,
+    },
+    True: {
+        "matmul_size": 1024,
+        "matmul_repeats": 3,
+        "warmup_steps": 1,
+        "steps": 3,
+        "predict_images": 512,
+        "load_repeats": 1,
+    },
+}
+
+
+# --------------------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -100,48 +194,793 @@ _CASE_LABELS = {
 }
 
 
-def _run_load(args: argparse.Namespace) -> None:
+# --------------------------------------------------------------------------------------
+# Peak: matrix multiplication
+# --------------------------------------------------------------------------------------
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _matmul_seconds(
+    dtype: str, *, n: int, repeats: int, min_seconds: float
+) -> tuple[int, list[float]]:
+    """Time chains of ``n x n`` products; return (products per timed call, seconds per call)."""
+    import tensorflow as tf
+
+    generator = tf.random.Generator.from_seed(0)  # no global seed is touched
+    x = tf.cast(generator.normal((n, n)), dtype)
+    # Entries of variance 1/n keep the products' scale; tanh (n**2 operations against the
+    # product's 2 n**3) keeps it bounded, and makes each product depend on the last, so
+    # that none can be hoisted out of the loop.
+    b = tf.cast(generator.normal((n, n)) / math.sqrt(n), dtype)
+
+    @tf.function
+    def chain(x: Any, b: Any, count: Any) -> Any:
+        for _ in tf.range(count):
+            x = tf.tanh(tf.linalg.matmul(x, b))
+        return tf.reduce_sum(tf.cast(x, tf.float32))  # one scalar: .numpy() waits for the end
+
+    def timed(count: int) -> float:
+        start = time.perf_counter()
+        chain(x, b, tf.constant(count)).numpy()
+        return time.perf_counter() - start
+
+    timed(1)  # trace and warm up
+    # A GPU finishes one product in microseconds: chain enough of them per call that the
+    # call's fixed cost (launch, synchronisation) does not count.
+    count = max(1, math.ceil(min_seconds / max(timed(1), 1e-9)))
+    timed(count)
+    return count, [timed(count) for _ in range(repeats)]
+
+
+def compute_matmul_gflops(
+    dtype: str = "float32", *, n: int = 2048, repeats: int = 5, min_seconds: float = 0.2
+) -> float:
+    """Measure dense matrix-multiply speed with TensorFlow: this machine's practical peak.
+
+    ``tf.linalg.matmul`` of ``n x n`` matrices inside a ``tf.function``, on the default
+    device (the GPU when there is one), after a warm-up; each timed call chains as many
+    products as take about `min_seconds`, and waits for the result. A product counts
+    ``2 n**3`` floating-point operations.
+
+    Args:
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (float16 is slow on most CPUs;
+            bfloat16 too, without AVX512_BF16 or AMX).
+        n: Matrix side, >= 1 (2048 gives a CPU large enough products).
+        repeats: Timed calls, >= 1; the fastest counts.
+        min_seconds: Least duration of one timed call, > 0.
+
+    Returns:
+        GFLOP/s (1e9 floating-point operations per second) of the fastest call, > 0.
+
+    Raises:
+        ValueError: An argument is out of range.
+    """
+    if dtype not in MATMUL_DTYPES:
+        raise ValueError(f"dtype must be one of {MATMUL_DTYPES}, got {dtype!r}.")
+    _check_positive_int("n", n)
+    _check_positive_int("repeats", repeats)
+    if not min_seconds > 0:
+        raise ValueError(f"min_seconds must be positive, got {min_seconds!r}.")
+    count, seconds = _matmul_seconds(dtype, n=n, repeats=repeats, min_seconds=min_seconds)
+    return 2 * n**3 * count / min(seconds) / 1e9
+
+
+def _gpus() -> list[str]:
+    import tensorflow as tf
+
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+    return names
+
+
+def _peak_dtypes(args: argparse.Namespace) -> list[str]:
+    dtypes = ["float32", "bfloat16"]
+    if _gpus() or args.precision == "mixed_float16":
+        dtypes.append("float16")
+    return dtypes
+
+
+def _run_peak(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    n, repeats = args.matmul_size, args.matmul_repeats
+    print(
+        f"== peak: tf.linalg.matmul of {n} x {n} matrices, best and median of {repeats}",
+        flush=True,
+    )
+    results: dict[str, dict[str, float]] = {}
+    rows = []
+    for dtype in _peak_dtypes(args):
+        count, seconds = _matmul_seconds(dtype, n=n, repeats=repeats, min_seconds=0.2)
+        flops = 2 * n**3 * count
+        best, median = flops / min(seconds) / 1e9, flops / statistics.median(seconds) / 1e9
+        results[dtype] = {"best_gflops": best, "median_gflops": median}
+        rows.append([dtype, f"{best:,.1f}", f"{median:,.1f}"])
+    _print_table(["dtype", "best GFLOP/s", "median GFLOP/s"], rows)
+    report["peak"] = {"n": n, "repeats": repeats, "dtypes": results}
+
+
+# --------------------------------------------------------------------------------------
+# Models: FLOPs and throughput
+# --------------------------------------------------------------------------------------
+
+
+def _sublayers(model: Any) -> Iterator[Any]:
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _sublayers(layer)
+        else:
+            yield layer
+
+
+def compute_model_flops(model: Any) -> int:
+    """Count the floating-point operations of one image's forward pass through a model.
+
+    Each multiply-accumulate (MAC) counts 2 FLOPs. Only the layers that dominate a CNN are
+    counted: ``Conv2D`` (``kernel_h * kernel_w * in_channels / groups * out_channels *
+    out_h * out_w`` MACs) and ``Dense`` (``in * out`` MACs per position). Biases, batch
+    norm, activations, pooling, additions and other layer types are ignored: they cost a
+    few operations per activation, against hundreds per convolution output. Layers of
+    nested models are included. The backward pass of training costs about twice the
+    forward pass (see :data:`TRAINING_FLOPS_FACTOR`).
+
+    Args:
+        model: A built ``keras.Model`` (shapes known from ``keras.Input``), with each
+            counted layer called once.
+
+    Returns:
+        Forward FLOPs per image (2 x MACs), an int >= 0.
+
+    Raises:
+        ValueError: The model is not built, or a counted layer is used at several places.
+    """
+    import keras
+
+    if not getattr(model, "built", False) or not hasattr(model, "layers"):
+        raise ValueError(
+            "model must be a built keras.Model: build it from keras.Input(...) or call it "
+            "on a batch first."
+        )
+    macs = 0
+    for layer in _sublayers(model):
+        if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            continue
+        try:
+            output_shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"layer {layer.name!r} has no single output shape ({error}): "
+                "compute_model_flops needs a built model whose layers are each called once."
+            ) from error
+        positions = math.prod(int(size) for size in output_shape[1:-1])
+        # The kernel holds (kh, kw, in_channels / groups, out) or (in, out) weights, each
+        # used once per output position.
+        macs += math.prod(int(size) for size in layer.kernel.shape) * positions
+    return 2 * macs
+
+
+def _training_images(path: str | None, count: int) -> tuple[np.ndarray, np.ndarray, str, bool]:
+    """uint8 images (count, 32, 32, 3) and int labels: CIFAR-10 when found, else random."""
+    try:
+        source = data.find_cifar10(path)
+    except FileNotFoundError:
+        generator = np.random.default_rng(0)
+        images = generator.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+        labels = generator.integers(0, data.NUM_CLASSES, count)
+        note = f"random uint8 images ({count:,}): no CIFAR-10 found (--path or $CIFAR10_PATH)"
+        return images, labels, note, True
+    (x_train, y_train), _ = data.load_cifar10(source, download=False)
+    x_train, y_train = x_train[:count], y_train[:count]
+    return x_train, y_train, f"CIFAR-10 from {source} ({len(x_train):,} images)", False
+
+
+def _images_per_second(
+    model: Any, dataset: Any, *, batch_size: int, warmup_steps: int, steps: int
+) -> float:
+    """Training images/s: one fit of warm-up + timed steps, timed from the end of the
+    last warm-up step (tracing and the first steps excluded) to the end of the last."""
+    import keras
+
+    ends: list[float] = []
+
+    class StepEnds(keras.callbacks.Callback):
+        # A callback with on_train_batch_end runs synchronously after each step, once its
+        # results are computed.
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            ends.append(time.perf_counter())
+
+    model.fit(
+        dataset,
+        epochs=1,
+        steps_per_epoch=warmup_steps + steps,
+        verbose=0,
+        shuffle=False,  # the dataset shuffles itself
+        callbacks=[StepEnds()],
+    )
+    return steps * batch_size / (ends[-1] - ends[warmup_steps - 1])
+
+
+def _predict_images_per_second(model: Any, images: np.ndarray, *, batch_size: int) -> float:
+    model.predict(images, batch_size=batch_size, verbose=0)  # trace and warm up
+    start = time.perf_counter()
+    model.predict(images, batch_size=batch_size, verbose=0)
+    return len(images) / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str) -> Iterator[None]:
+    """Set Keras's global dtype policy inside the block, and restore the previous one."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _measure_model(
+    name: str,
+    precision: str,
+    *,
+    batch_size: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    args: argparse.Namespace,
+) -> tuple[int, dict[str, float]]:
+    """Build, compile and time one model in one precision; return its FLOPs and figures."""
+    import keras
+    import tensorflow as tf
+
+    with _dtype_policy(precision):
+        model = MODELS[name].build()
+        # As the notebooks compile (the optimiser's update is a few operations per weight:
+        # its choice does not change the throughput).
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+            metrics=["accuracy"],
+        )
+        flops = compute_model_flops(model)
+        steps = {"batch_size": batch_size, "warmup_steps": args.warmup_steps, "steps": args.steps}
+        pipeline = data.make_dataset(x, y, batch_size=batch_size, training=True, one_hot=True)
+        pipeline_ips = _images_per_second(model, pipeline.repeat(), **steps)
+        batch = (
+            data.normalize(x[:batch_size]),
+            np.eye(data.NUM_CLASSES, dtype=np.float32)[y[:batch_size]],
+        )
+        synthetic = tf.data.Dataset.from_tensors(batch).repeat()
+        synthetic_ips = _images_per_second(model, synthetic, **steps)
+        predict_images = data.normalize(np.resize(x, (args.predict_images, *x.shape[1:])))
+        predict_ips = _predict_images_per_second(model, predict_images, batch_size=batch_size)
+    return flops, {
+        "pipeline_images_per_s": pipeline_ips,
+        "synthetic_images_per_s": synthetic_ips,
+        "pipeline_overhead_percent": 100 * (1 - pipeline_ips / synthetic_ips),
+        "achieved_gflops": TRAINING_FLOPS_FACTOR * flops * synthetic_ips / 1e9,
+        "predict_images_per_s": predict_ips,
+    }
+
+
+def _precisions(args: argparse.Namespace) -> tuple[str, list[str], str | None]:
+    """(the precision "auto" chooses, the precisions to measure, a note or None)."""
+    from cifar_utils import training
+
+    chosen = training.choose_precision("auto")
+    wanted = chosen if args.precision == "auto" else args.precision
+    if wanted == "float32":
+        note = None
+        if args.precision == "auto":
+            note = (
+                "the chosen precision on this machine is float32: mixed precision not measured "
+                "(--precision mixed_bfloat16 measures it anyway)"
+            )
+        return chosen, ["float32"], note
+    return chosen, ["float32", wanted], None
+
+
+def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    x, y, source, random_images = _training_images(args.path, args.images)
+    chosen, precisions, note = _precisions(args)
+    print(
+        f"== models: training throughput, {args.steps} timed steps after {args.warmup_steps} "
+        "warm-up",
+        flush=True,
+    )
+    print(f"data: {source}")
+    print(f"precision chosen by training.choose_precision('auto'): {chosen}")
+    if note:
+        print(f"note: {note}")
+    peaks = report.get("peak", {}).get("dtypes", {})
+    results: dict[str, Any] = {}
+    for name in args.model:
+        batch_size = args.batch_size or MODELS[name].batch_size
+        entry: dict[str, Any] = {"batch_size": batch_size, "forward_flops": 0, "precisions": {}}
+        for precision in precisions:
+            flops, figures = _measure_model(
+                name, precision, batch_size=batch_size, x=x, y=y, args=args
+            )
+            peak = peaks.get(PEAK_DTYPE[precision], {}).get("best_gflops")
+            figures["peak_share_percent"] = (
+                100 * figures["achieved_gflops"] / peak if peak else None
+            )
+            entry["forward_flops"] = flops
+            entry["precisions"][precision] = figures
+        results[name] = entry
+
+    _print_table(
+        ["model", "batch", "forward MFLOP/image", "training MFLOP/image"],
+        [
+            [
+                name,
+                str(entry["batch_size"]),
+                f"{entry['forward_flops'] / 1e6:,.1f}",
+                f"{TRAINING_FLOPS_FACTOR * entry['forward_flops'] / 1e6:,.1f}",
+            ]
+            for name, entry in results.items()
+        ],
+    )
+    print()
+    rows = []
+    for name, entry in results.items():
+        for precision, figures in entry["precisions"].items():
+            share = figures["peak_share_percent"]
+            rows.append(
+                [
+                    name,
+                    precision,
+                    f"{figures['pipeline_images_per_s']:,.1f}",
+                    f"{figures['synthetic_images_per_s']:,.1f}",
+                    f"{figures['pipeline_overhead_percent']:.1f} %",
+                    f"{figures['achieved_gflops']:,.1f}",
+                    "-" if share is None else f"{share:.1f} %",
+                    f"{figures['predict_images_per_s']:,.1f}",
+                ]
+            )
+    _print_table(
+        [
+            "model",
+            "precision",
+            "pipeline img/s",
+            "in-memory img/s",
+            "overhead",
+            "GFLOP/s",
+            "of peak",
+            "predict img/s",
+        ],
+        rows,
+        text=2,
+    )
+    print(
+        "pipeline: data.make_dataset (shuffle, augmentation, normalisation); in-memory: one\n"
+        "normalised batch repeated (the model alone); overhead = 1 - pipeline / in-memory.\n"
+        f"GFLOP/s = {TRAINING_FLOPS_FACTOR} x forward FLOPs x in-memory img/s (backward ~ 2 x "
+        "forward); of peak: against --peak's best\nmatmul in the same precision. "
+        f"predict: model.predict of {args.predict_images} images."
+    )
+    report["models"] = {
+        "data": source,
+        "random_images": random_images,
+        "images": len(x),
+        "chosen_precision": chosen,
+        "warmup_steps": args.warmup_steps,
+        "steps": args.steps,
+        "predict_images": args.predict_images,
+        "results": results,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Budget
+# --------------------------------------------------------------------------------------
+
+
+def compute_budget(
+    images_per_second: Mapping[str, float], plans: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, float]]:
+    """Compute the training time of notebook runs from a measured training throughput.
+
+    Like :func:`cifar_utils.data.make_dataset` for training, an epoch is
+    ``train_images // batch_size`` full batches (the last partial batch is dropped).
+
+    Args:
+        images_per_second: Training images per second (> 0), by run name (for example
+            ``"03_resnet/full"``).
+        plans: By run name, ``{"epochs": int >= 0, "train_images": int >= 1, "batch_size":
+            int >= 1}``, with ``train_images >= batch_size``. Runs without a throughput in
+            `images_per_second` are left out.
+
+    Returns:
+        By run name: ``steps_per_epoch``, ``images_per_epoch``, ``epoch_s`` (seconds per
+        epoch), ``training_s`` and ``training_min`` (all epochs; training only).
+
+    Raises:
+        ValueError: A throughput is not positive, or a plan misses a key or is out of range.
+    """
+    budget: dict[str, dict[str, float]] = {}
+    for run, plan in plans.items():
+        if run not in images_per_second:
+            continue
+        speed = images_per_second[run]
+        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
+            raise ValueError(
+                f"images_per_second[{run!r}] must be a positive number, got {speed!r}."
+            )
+        missing = {"epochs", "train_images", "batch_size"} - set(plan)
+        if missing:
+            raise ValueError(
+                f"plans[{run!r}] misses {sorted(missing)}: give epochs, train_images and "
+                "batch_size."
+            )
+        epochs, train_images, batch_size = plan["epochs"], plan["train_images"], plan["batch_size"]
+        for key in ("train_images", "batch_size"):
+            _check_positive_int(f"plans[{run!r}][{key!r}]", plan[key])
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"plans[{run!r}]['epochs'] must be an integer >= 0, got {epochs!r}.")
+        if train_images < batch_size:
+            raise ValueError(
+                f"plans[{run!r}]: {train_images} training images make no full batch of "
+                f"{batch_size}; every batch would be dropped. Use fewer per batch or more images."
+            )
+        steps = train_images // batch_size
+        epoch_s = steps * batch_size / speed
+        budget[run] = {
+            "steps_per_epoch": steps,
+            "images_per_epoch": steps * batch_size,
+            "epoch_s": epoch_s,
+            "training_s": epochs * epoch_s,
+            "training_min": epochs * epoch_s / 60,
+        }
+    return budget
+
+
+def _default_notebook_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def _read_plans(
+    notebook_dir: Path, precision_of_auto: str
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Read each model's notebook run per profile; return (plans by run name, notes).
+
+    A plan holds epochs, train_images, batch_size, plus model and precision. A run whose
+    notebook or parameters are missing is left out with a note."""
+    from cifar_utils import series, training
+
+    notebooks = {path.name[:2]: path for path in series.find_notebooks(notebook_dir)}
+    profiles = {name: series.load_profile(name, notebook_dir) for name in ("full", "quick")}
+    plans: dict[str, dict[str, Any]] = {}
+    notes = []
+    for model, spec in MODELS.items():
+        notebook = notebooks.get(spec.notebook)
+        if notebook is None:
+            notes.append(f"no notebook {spec.notebook}_*.ipynb in {notebook_dir}: {model} skipped")
+            continue
+        defaults = series.read_parameters(notebook)
+        for profile, values_by_stem in profiles.items():
+            run = f"{notebook.stem}/{profile}"
+            values = {**defaults, **values_by_stem.get(notebook.stem, {})}
+            needed = [values.get(key) for key in ("EPOCHS", "TRAIN_SIZE", "BATCH_SIZE")]
+            if not all(isinstance(value, int) and not isinstance(value, bool) for value in needed):
+                notes.append(f"{run}: EPOCHS, TRAIN_SIZE or BATCH_SIZE missing; skipped")
+                continue
+            epochs, train_size, batch_size = needed
+            val_size = values.get("VAL_SIZE", 5000)
+            available = 50_000 - (val_size if isinstance(val_size, int) else 5000)
+            precision = values.get("PRECISION", "float32")
+            if precision == "auto":
+                precision = precision_of_auto
+            elif precision not in training.PRECISIONS:
+                notes.append(f"{run}: unknown PRECISION {precision!r}, float32 assumed")
+                precision = "float32"
+            plans[run] = {
+                "model": model,
+                "precision": precision,
+                "epochs": epochs,
+                "train_images": min(train_size, available) if train_size else available,
+                "batch_size": batch_size,
+            }
+    return plans, notes
+
+
+def _run_budget(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    print("== budget: training time per notebook run, from the pipeline-fed throughput", flush=True)
+    measured = report.get("models", {}).get("results", {})
+    chosen = report.get("models", {}).get("chosen_precision", "float32")
+    notebook_dir = Path(args.notebooks_dir) if args.notebooks_dir else _default_notebook_dir()
+    try:
+        plans, notes = _read_plans(notebook_dir, chosen)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"skipped: cannot read the notebooks' parameters in {notebook_dir}: {error}")
+        report["budget"] = {"skipped": str(error)}
+        return
+    speeds: dict[str, float] = {}
+    for run, plan in list(plans.items()):
+        figures = measured.get(plan["model"], {}).get("precisions", {})
+        if plan["precision"] not in figures and "float32" in figures:
+            notes.append(f"{run}: {plan['precision']} not measured, float32 throughput used")
+            plan["precision"] = "float32"
+        if plan["precision"] in figures:
+            speeds[run] = figures[plan["precision"]]["pipeline_images_per_s"]
+            measured_batch = measured[plan["model"]]["batch_size"]
+            if measured_batch != plan["batch_size"]:
+                notes.append(
+                    f"{run}: batch {plan['batch_size']}, throughput measured at batch "
+                    f"{measured_batch}"
+                )
+        else:
+            notes.append(f"{run}: {plan['model']} not measured (--model); skipped")
+    budget: dict[str, dict[str, Any]] = {}
+    for run, plan in plans.items():
+        try:
+            keys = ("epochs", "train_images", "batch_size")
+            figures = compute_budget(speeds, {run: {key: plan[key] for key in keys}})
+        except ValueError as error:
+            notes.append(f"{run}: {error}")
+            continue
+        if run in figures:
+            budget[run] = {**plan, "images_per_second": speeds[run], **figures[run]}
+    rows = [
+        [
+            run.split("/")[0],
+            run.split("/")[1],
+            entry["precision"],
+            str(entry["epochs"]),
+            f"{entry['images_per_epoch']:,}",
+            f"{entry['images_per_second']:,.1f}",
+            _format_seconds(entry["epoch_s"]),
+            f"{entry['training_min']:,.1f} min",
+        ]
+        for run, entry in budget.items()
+    ]
+    if rows:
+        _print_table(
+            [
+                "notebook",
+                "profile",
+                "precision",
+                "epochs",
+                "images/epoch",
+                "img/s",
+                "per epoch",
+                "training",
+            ],
+            rows,
+            text=3,
+        )
+        print(
+            "training (fit) only: the notebooks also load the data, evaluate, draw figures, "
+            "and 03 trains small\ndemonstration networks first; a whole run takes longer."
+        )
+    for note in notes:
+        print(f"note: {note}")
+    report["budget"] = {"notebook_dir": str(notebook_dir), "runs": budget, "notes": notes}
+
+
+def _format_seconds(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds < 600 else f"{seconds / 60:,.1f} min"
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, text: int = 1) -> None:
+    """Print columns aligned: the first `text` columns to the left, the numbers to the right."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [
+            cell.ljust(width) if i < text else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip(), flush=True)
+
+
+def _run_load(args: argparse.Namespace, report: dict[str, Any]) -> None:
     source = data.find_cifar10(args.path)
-    print(f"== load: {source}")
+    print(f"== load: {source}", flush=True)
     times = compute_load_times(args.path, repeats=args.repeats)
-    print(f"{'case':<40} {'best':>8} {'median':>8} {'target':>8}")
+    rows = []
     for case, label in _CASE_LABELS.items():
         if f"{case}_best_s" in times:
             best, median = times[f"{case}_best_s"], times[f"{case}_median_s"]
-            target = f"< {LOAD_TARGETS_S[case]:g} s"
-            print(f"{label:<40} {best:>6.2f} s {median:>6.2f} s {target:>8}")
+            rows.append(
+                [label, f"{best:.2f} s", f"{median:.2f} s", f"< {LOAD_TARGETS_S[case]:g} s"]
+            )
+    _print_table(["case", "best", "median", "target"], rows)
+    report["load"] = {"source": str(source), "repeats": args.repeats, **times}
 
 
-SECTIONS: dict[str, tuple[str, Callable[[argparse.Namespace], None]]] = {
+SECTIONS: dict[str, tuple[str, Callable[[argparse.Namespace, dict[str, Any]], None]]] = {
+    "peak": ("matrix-multiply GFLOP/s in float32 and bfloat16: the practical peak", _run_peak),
+    "models": (
+        "FLOPs, training (real pipeline and in-memory) and inference images/s of the models",
+        _run_models,
+    ),
     "load": ("time loading CIFAR-10 (from the archive, then from the cache)", _run_load),
+    "budget": ("minutes of training per notebook run, full and quick (runs --models)", _run_budget),
 }
+"""Benchmark sections in the order they run: name -> (help text, function)."""
+
+_SECTIONS_NEEDING = {"budget": "models"}  # a section -> the section whose figures it reads
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark sections named on the command line (all of them by default)."""
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    from cifar_utils import training
+
     parser = argparse.ArgumentParser(
         prog="python -m cifar_utils.bench",
-        description="Benchmarks of this machine for the CIFAR-10 notebook series.",
+        description="Benchmarks of this machine for the CIFAR-10 notebook series. With no "
+        "section flag every section runs.",
     )
     for name, (help_text, _) in SECTIONS.items():
         parser.add_argument(f"--{name}", action="store_true", help=help_text)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller matrices, fewer steps and repeats (aims at under 2 minutes on an idle "
+        "2-core CPU)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write every figure to this file")
     parser.add_argument(
         "--path",
         default=None,
         help="CIFAR-10 archive or folder (default: $CIFAR10_PATH, the cache, Keras's cache)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed runs of the slowest case (default: 3)"
+        "--precision",
+        choices=training.PRECISIONS,
+        default="auto",
+        help="--models: measure float32 and this mixed precision (default: auto, the one the "
+        "notebooks choose here; float32: float32 only)",
     )
+    parser.add_argument(
+        "--model",
+        action="append",
+        choices=list(MODELS),
+        help="--models: measure only this model (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_positive_int,
+        help="--models: timed training steps per measurement (default: 10, 3 with --quick)",
+    )
+    parser.add_argument(
+        "--matmul-size",
+        type=_positive_int,
+        help="--peak: side n of the n x n matrices (default: 2048, 1024 with --quick)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_positive_int,
+        help="--load: timed runs of the slowest case (default: 3, 1 with --quick)",
+    )
+    parser.add_argument(
+        "--notebooks-dir",
+        help="--budget: folder holding the notebooks and profiles/ (default: this checkout's)",
+    )
+    # For tests and experiments: sizes that make the measurements small.
+    hidden = argparse.SUPPRESS
+    parser.add_argument("--warmup-steps", type=_positive_int, help=hidden)
+    parser.add_argument("--batch-size", type=_positive_int, help=hidden)
+    parser.add_argument("--images", type=_positive_int, default=TRAINING_IMAGES, help=hidden)
+    parser.add_argument("--predict-images", type=_positive_int, help=hidden)
+    parser.add_argument("--matmul-repeats", type=_positive_int, help=hidden)
     args = parser.parse_args(argv)
-    chosen = [name for name in SECTIONS if getattr(args, name)] or list(SECTIONS)
-    for name in chosen:
+    defaults = _SETTINGS[args.quick]
+    for key in ("steps", "warmup_steps", "matmul_size", "matmul_repeats", "predict_images"):
+        if getattr(args, key) is None:
+            setattr(args, key, defaults[key])
+    if args.repeats is None:
+        args.repeats = defaults["load_repeats"]
+    args.model = list(dict.fromkeys(args.model or MODELS))
+    return args
+
+
+def _machine() -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = " ".join(line.split(":", 1)[1].split())
+                break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "gpus": _gpus(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _write_json(report: Mapping[str, Any], path: Path) -> None:
+    """Write the report next to `path`, then move it over `path` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(report, file, indent=2)
+            file.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark sections named on the command line (all of them by default).
+
+    Returns:
+        The exit status: 0, or 1 when a section named on the command line failed (no data
+        for ``--load``, corrupt data). Without section flags, a section whose data is
+        missing is skipped with a message.
+    """
+    args = _parse_args(argv)
+    named = [name for name in SECTIONS if getattr(args, name)]
+    wanted = set(named or SECTIONS)
+    for name, needed in _SECTIONS_NEEDING.items():
+        if name in wanted:
+            wanted.add(needed)
+    chosen = [name for name in SECTIONS if name in wanted]
+    report: dict[str, Any] = {
+        "settings": {
+            "quick": args.quick,
+            "sections": chosen,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    }
+    if wanted & {"peak", "models"}:
+        report["machine"] = _machine()
+        machine = report["machine"]
+        print(
+            f"machine: {machine['cpu']}, {machine['cores']} cores; "
+            f"GPU: {', '.join(machine['gpus']) or 'none'}; TensorFlow {machine['tensorflow']}, "
+            f"Keras {machine['keras']}",
+            flush=True,
+        )
+    status = 0
+    for index, name in enumerate(chosen):
+        if index or "machine" in report:
+            print()
         try:
-            SECTIONS[name][1](args)
-        except (FileNotFoundError, data.CifarDataError) as exc:
+            SECTIONS[name][1](args, report)
+        except FileNotFoundError as exc:
+            if name in named:
+                print(f"{name}: {exc}", file=sys.stderr)
+                status = 1
+            else:
+                print(f"== {name}: skipped, no data: {exc}")
+            report[name] = {"skipped": str(exc)}
+        except data.CifarDataError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
-            return 1
-    return 0
+            report[name] = {"error": str(exc)}
+            status = 1
+    if args.json:
+        _write_json(report, Path(args.json))
+        print(f"\n(figures written to {args.json})")
+    return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,324 @@
+"""Tests of cifar_utils.bench: FLOP counts, the matmul peak, the budget arithmetic, and the
+command line on tiny settings. Timings are printed by the benchmark, never asserted here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import keras
+import nbformat
+import pytest
+from keras import layers
+
+from cifar_utils import bench, training
+
+# Settings that make a --models run take seconds: a small batch, two timed steps.
+TINY = [
+    "--quick",
+    "--precision",
+    "float32",
+    "--batch-size",
+    "4",
+    "--warmup-steps",
+    "1",
+    "--steps",
+    "2",
+    "--images",
+    "16",
+    "--predict-images",
+    "8",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(cifar_env: Path) -> Path:
+    """No CIFAR10_PATH and an empty cache: the benchmark finds no real data."""
+    return cifar_env
+
+
+# --------------------------------------------------------------------------------------
+# compute_model_flops
+# --------------------------------------------------------------------------------------
+
+
+def _model(input_shape: tuple[int, ...], *stack: layers.Layer) -> keras.Model:
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for layer in stack:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+def test_model_flops_conv_valid_padding() -> None:
+    model = _model((8, 8, 3), layers.Conv2D(4, 3, padding="valid"))
+    # output 6 x 6 x 4; each output: 3 x 3 x 3 multiply-adds
+    assert bench.compute_model_flops(model) == 2 * (3 * 3 * 3) * (6 * 6 * 4)
+
+
+def test_model_flops_conv_same_padding_and_strides() -> None:
+    same = _model((8, 8, 3), layers.Conv2D(5, 3, padding="same"))
+    assert bench.compute_model_flops(same) == 2 * (3 * 3 * 3) * (8 * 8 * 5)
+    strided = _model((8, 8, 3), layers.Conv2D(5, 3, strides=2, padding="same"))
+    assert bench.compute_model_flops(strided) == 2 * (3 * 3 * 3) * (4 * 4 * 5)
+    rectangular = _model((9, 7, 2), layers.Conv2D(3, (3, 1), strides=(2, 1), padding="valid"))
+    assert bench.compute_model_flops(rectangular) == 2 * (3 * 1 * 2) * (4 * 7 * 3)
+
+
+def test_model_flops_grouped_conv() -> None:
+    model = _model((6, 6, 4), layers.Conv2D(6, 3, groups=2, padding="valid"))
+    # each output sees 3 x 3 x (4 / 2) inputs
+    assert bench.compute_model_flops(model) == 2 * (3 * 3 * 2) * (4 * 4 * 6)
+
+
+def test_model_flops_dense_and_ignored_layers() -> None:
+    model = _model(
+        (8, 8, 3),
+        layers.Conv2D(4, 3, padding="valid"),  # 6 x 6 x 4
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.MaxPooling2D(2),  # 3 x 3 x 4
+        layers.Flatten(),  # 36
+        layers.Dense(10),
+        layers.Activation("softmax"),
+    )
+    conv = (3 * 3 * 3) * (6 * 6 * 4)
+    dense = 36 * 10
+    assert bench.compute_model_flops(model) == 2 * (conv + dense)
+
+
+def test_model_flops_dense_per_position_and_nested_models() -> None:
+    per_position = _model((5, 7), layers.Dense(3))  # applied to each of 5 positions
+    assert bench.compute_model_flops(per_position) == 2 * 5 * 7 * 3
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(6), layers.Dense(2)])
+    outer = _model((4,), inner, layers.Dense(5))
+    assert bench.compute_model_flops(outer) == 2 * (4 * 6 + 6 * 2 + 2 * 5)
+
+
+def test_model_flops_of_the_baseline_cnn() -> None:
+    model = bench.MODELS["baseline_cnn"].build()
+    # (kernel inputs, filters, output pixels) of the six 3x3 convolutions, then the classifier
+    convs = [
+        (3, 32, 32 * 32),
+        (32, 32, 32 * 32),
+        (32, 64, 16 * 16),
+        (64, 64, 16 * 16),
+        (64, 128, 8 * 8),
+        (128, 128, 8 * 8),
+    ]
+    macs = sum(9 * c_in * c_out * pixels for c_in, c_out, pixels in convs) + 128 * 10
+    assert bench.compute_model_flops(model) == 2 * macs == 77_269_504
+
+
+def test_model_flops_of_the_resnet() -> None:
+    model = bench.MODELS["resnet"].build()
+    # the 2x2 whitening convolution (32 -> 31 pixels), then per stage a 3x3 convolution
+    # before pooling (31 -> 15 -> 7 -> 3) and one after it, then the classifier
+    convs = [
+        (2 * 2 * 3, 24, 31 * 31),
+        (9 * 24, 64, 31 * 31),
+        (9 * 64, 64, 15 * 15),
+        (9 * 64, 128, 15 * 15),
+        (9 * 128, 128, 7 * 7),
+        (9 * 128, 128, 7 * 7),
+        (9 * 128, 128, 3 * 3),
+    ]
+    macs = sum(inputs * filters * pixels for inputs, filters, pixels in convs) + 128 * 10
+    assert bench.compute_model_flops(model) == 2 * macs == 108_447_808
+
+
+def test_model_flops_needs_a_built_model() -> None:
+    with pytest.raises(ValueError, match="built"):
+        bench.compute_model_flops(keras.Sequential([layers.Dense(3)]))
+
+
+# --------------------------------------------------------------------------------------
+# compute_matmul_gflops
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_matmul_gflops_is_positive(dtype: str) -> None:
+    gflops = bench.compute_matmul_gflops(dtype, n=32, repeats=2, min_seconds=0.01)
+    assert math.isfinite(gflops) and gflops > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dtype": "int8"}, "dtype"),
+        ({"n": 0}, "n must"),
+        ({"repeats": 0}, "repeats"),
+        ({"min_seconds": 0}, "min_seconds"),
+    ],
+)
+def test_matmul_gflops_rejects_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        bench.compute_matmul_gflops(**kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# compute_budget
+# --------------------------------------------------------------------------------------
+
+
+def test_budget_arithmetic() -> None:
+    plans = {
+        "02/full": {"epochs": 8, "train_images": 45_000, "batch_size": 256},
+        "02/quick": {"epochs": 2, "train_images": 2000, "batch_size": 256},
+        "03/full": {"epochs": 6, "train_images": 45_000, "batch_size": 512},
+    }
+    budget = bench.compute_budget({"02/full": 100.0, "02/quick": 100.0}, plans)
+    assert set(budget) == {"02/full", "02/quick"}  # no throughput for 03: left out
+    # 45,000 // 256 = 175 full batches = 44,800 images, at 100 images/s
+    assert budget["02/full"]["steps_per_epoch"] == 175
+    assert budget["02/full"]["images_per_epoch"] == 44_800
+    assert budget["02/full"]["epoch_s"] == pytest.approx(448.0)
+    assert budget["02/full"]["training_s"] == pytest.approx(8 * 448.0)
+    assert budget["02/full"]["training_min"] == pytest.approx(8 * 448.0 / 60)
+    # 2,000 // 256 = 7 batches = 1,792 images
+    assert budget["02/quick"]["epoch_s"] == pytest.approx(17.92)
+    assert budget["02/quick"]["training_min"] == pytest.approx(2 * 17.92 / 60)
+
+
+@pytest.mark.parametrize(
+    ("speed", "plan", "match"),
+    [
+        (0.0, {"epochs": 1, "train_images": 10, "batch_size": 2}, "positive number"),
+        (1.0, {"epochs": 1, "train_images": 10}, "batch_size"),
+        (1.0, {"epochs": -1, "train_images": 10, "batch_size": 2}, "epochs"),
+        (1.0, {"epochs": 1, "train_images": 1, "batch_size": 2}, "no full batch"),
+    ],
+)
+def test_budget_rejects_bad_input(speed: float, plan: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        bench.compute_budget({"run": speed}, {"run": plan})
+
+
+def _write_notebook(path: Path, parameters: str) -> None:
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+
+
+def test_budget_reads_profiles_defensively(tmp_path: Path) -> None:
+    _write_notebook(
+        tmp_path / "02_baseline_cnn.ipynb", "EPOCHS = 8\nTRAIN_SIZE = 0\nBATCH_SIZE = 256"
+    )
+    _write_notebook(tmp_path / "03_resnet.ipynb", "STEPS = 100\nTRAIN_SIZE = 0\nBATCH_SIZE = 512")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "full.yaml").write_text("02_baseline_cnn: {}\n03_resnet: {}\n")
+    (tmp_path / "profiles" / "quick.yaml").write_text(
+        "02_baseline_cnn: {EPOCHS: 1, TRAIN_SIZE: 2000}\n03_resnet: {}\n"
+    )
+    plans, notes = bench._read_plans(tmp_path, "float32")
+    assert plans["02_baseline_cnn/full"]["train_images"] == 45_000  # 0 = all
+    assert plans["02_baseline_cnn/quick"] == {
+        "model": "baseline_cnn",
+        "precision": "float32",
+        "epochs": 1,
+        "train_images": 2000,
+        "batch_size": 256,
+    }
+    assert not any(run.startswith("03") for run in plans)  # no EPOCHS: skipped, with a note
+    assert any("03_resnet/full" in note and "EPOCHS" in note for note in notes)
+
+
+# --------------------------------------------------------------------------------------
+# Precision and the command line
+# --------------------------------------------------------------------------------------
+
+
+def test_precisions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(training, "choose_precision", lambda precision="auto": "float32")
+    chosen, measured, note = bench._precisions(argparse.Namespace(precision="auto"))
+    assert (chosen, measured) == ("float32", ["float32"]) and "float32" in note
+    forced = bench._precisions(argparse.Namespace(precision="mixed_bfloat16"))
+    assert forced[1] == ["float32", "mixed_bfloat16"] and forced[2] is None
+    monkeypatch.setattr(training, "choose_precision", lambda precision="auto": "mixed_bfloat16")
+    assert bench._precisions(argparse.Namespace(precision="auto"))[1] == [
+        "float32",
+        "mixed_bfloat16",
+    ]
+
+
+def test_dtype_policy_is_restored() -> None:
+    before = keras.config.dtype_policy().name
+    with bench._dtype_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == before
+
+
+def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
+    report_path = tmp_path / "out" / "bench.json"
+    argv = ["--models", "--budget", "--model", "baseline_cnn", *TINY, "--json", str(report_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    for header in (
+        "== models",
+        "forward MFLOP/image",
+        "pipeline img/s",
+        "in-memory img/s",
+        "predict img/s",
+        "== budget",
+        "images/epoch",
+    ):
+        assert header in out
+    assert "random uint8 images" in out  # no data in the isolated environment
+    assert "chosen precision" not in out  # --precision float32: nothing skipped to report
+
+    report = json.loads(report_path.read_text())
+    assert {"settings", "machine", "models", "budget"} <= set(report)
+    assert report["settings"]["sections"] == ["models", "budget"]
+    models = report["models"]
+    assert models["random_images"] is True
+    assert set(models["results"]) == {"baseline_cnn"}
+    entry = models["results"]["baseline_cnn"]
+    assert entry["forward_flops"] == 77_269_504 and entry["batch_size"] == 4
+    figures = entry["precisions"]["float32"]
+    for key in (
+        "pipeline_images_per_s",
+        "synthetic_images_per_s",
+        "achieved_gflops",
+        "predict_images_per_s",
+    ):
+        assert figures[key] > 0
+    assert math.isfinite(figures["pipeline_overhead_percent"])
+    assert figures["peak_share_percent"] is None  # --peak did not run
+    runs = report["budget"]["runs"]
+    assert "02_baseline_cnn/full" in runs and not any(run.startswith("03") for run in runs)
+    assert runs["02_baseline_cnn/full"]["training_min"] > 0
+    assert not list(report_path.parent.glob(".*.tmp"))  # the temporary file was moved
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_main_peak_and_load(make_cifar_archive, tmp_path: Path, capsys) -> None:
+    folder = make_cifar_archive(folder=True, name="data")
+    report_path = tmp_path / "bench.json"
+    argv = ["--peak", "--load", "--matmul-size", "32", "--matmul-repeats", "1"]
+    argv += ["--path", str(folder), "--repeats", "1", "--json", str(report_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "best GFLOP/s" in out and "load from the extracted folder" in out
+    report = json.loads(report_path.read_text())
+    assert set(report["peak"]["dtypes"]) >= {"float32", "bfloat16"}
+    assert all(value["best_gflops"] > 0 for value in report["peak"]["dtypes"].values())
+    assert report["load"]["folder_best_s"] > 0
+
+
+def test_main_skips_a_section_without_data_unless_named(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setattr(bench, "SECTIONS", {"load": bench.SECTIONS["load"]})
+    assert bench.main([]) == 0  # every section: the one without data is skipped
+    assert "== load: skipped, no data" in capsys.readouterr().out
+    assert bench.main(["--load"]) == 1  # named: an error
+    assert "CIFAR-10 was not found" in capsys.readouterr().err
+
+
+def test_main_rejects_bad_sizes(capsys) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--steps", "0"])
+    assert "positive integer" in capsys.readouterr().err
