@@ -9,12 +9,16 @@ and end in a float32 softmax, so they also work under a mixed-precision policy.
 - :func:`build_plain_cnn`: deep, thin stacks with or without skip connections, used by
   ``03_resnet`` to show why depth alone stalls.
 - :func:`build_resnet`: the residual network trained in ``03_resnet``.
+- :func:`load_model`: loads a saved model for predictions (``04``, ``05``), with a clear
+  message when the notebook that saves it has not run.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -310,3 +314,39 @@ def build_resnet(
     if kernel is not None:
         whiten.kernel.assign(kernel)
     return model
+
+
+def load_model(path: str | os.PathLike[str], *, made_by: str = "03_resnet") -> keras.Model:
+    """Load a model that a notebook of the series saved, for predictions.
+
+    Loads without the training configuration (``compile=False``): the optimiser and its
+    schedule are not needed to predict. Importing this module registers the project's own
+    layers (:class:`ScaledBias`), which the saved file refers to.
+
+    Args:
+        path: The ``.keras`` file, for example ``"../models/resnet.keras"``.
+        made_by: The notebook that saves this file, named in the error message.
+
+    Returns:
+        The model.
+
+    Raises:
+        FileNotFoundError: There is no such file: the message says which notebook to run
+            (or ``make run``) to make it.
+        ValueError: The file exists but is not a usable Keras model (half-written, from
+            another project, or from an incompatible version); the message says to
+            re-run that notebook.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no trained model at {path}: run notebook {made_by}.ipynb first (or `make run` "
+            "in the project folder), then run this notebook again."
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a file that is not a model
+        raise ValueError(
+            f"{path} is not a usable Keras model ({type(error).__name__}: {error}); run "
+            f"notebook {made_by}.ipynb again to rewrite it."
+        ) from None

@@ -388,3 +388,37 @@ def test_resnet_trains_on_a_fixed_batch():
     # Started near ln(10) (small logits), and two updates lowered the loss.
     assert losses[0] == pytest.approx(np.log(10), abs=0.5)
     assert losses[2] < losses[0]
+
+
+# load_model ---------------------------------------------------------------------------------
+
+
+def test_load_model_round_trip_of_a_trained_resnet(tmp_path: Path):
+    from cifar_utils import callbacks
+
+    model = models.build_resnet(widths=(4,), whitening_images=_images(4))
+    model.compile(
+        optimizer=keras.optimizers.SGD(callbacks.TriangularSchedule(0.1, 10)),
+        loss="sparse_categorical_crossentropy",
+    )
+    model.fit(_images(8), np.arange(8) % 10, epochs=1, verbose=0)
+    path = training.save_model(model, tmp_path / "resnet.keras")
+
+    loaded = models.load_model(path)
+
+    images = _images(3, seed=5)
+    np.testing.assert_array_equal(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0)
+    )
+
+
+def test_load_model_says_which_notebook_to_run(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match=r"run notebook 02_baseline_cnn\.ipynb first"):
+        models.load_model(tmp_path / "baseline_cnn.keras", made_by="02_baseline_cnn")
+
+
+def test_load_model_of_a_broken_file_says_to_rerun(tmp_path: Path):
+    broken = tmp_path / "resnet.keras"
+    broken.write_bytes(b"PK\x03\x04 half a zip file")
+    with pytest.raises(ValueError, match=r"not a usable Keras model.*run notebook 03_resnet"):
+        models.load_model(broken)
