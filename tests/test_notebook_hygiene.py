@@ -254,8 +254,9 @@ def test_training_prints_one_line_per_epoch(path):
 
 # Cells that draw dataset images must carry the tag that keeps those images out of git.
 _DRAWS_DATASET_IMAGES = re.compile(
-    r"plot_samples_per_class|plot_image_grid|plot_predictions|imshow"
+    r"plot_samples_per_class|plot_image_grid|plot_predictions|plot_grad_cam|imshow"
 )
+_SAVED_FIGURE = re.compile(r"save_fig\(\s*\w+(?:\.figure)?,\s*\"([^\"]+)\"")
 
 
 def test_dataset_images_are_not_committed(path):
@@ -274,4 +275,24 @@ def test_dataset_images_are_not_committed(path):
             raise AssertionError(
                 f"cell {index} draws images; if they are CIFAR-10 images tag the cell "
                 f"{series.DATASET_IMAGES_TAG!r} (the runner then keeps them out of git)"
+            )
+
+
+def test_figures_of_dataset_image_cells_are_git_ignored(path):
+    """The PNG files those cells save would put CIFAR-10 images into git: ignore them."""
+    import subprocess
+
+    stem = Path(path).stem
+    for index, cell in enumerate(read(path).cells):
+        if series.DATASET_IMAGES_TAG not in cell.metadata.get("tags", []):
+            continue
+        for name in _SAVED_FIGURE.findall(cell.source):
+            figure = f"figures/{stem}/{name}.png"
+            ignored = subprocess.run(
+                ["git", "check-ignore", "-q", "--no-index", figure],
+                cwd=Path(__file__).resolve().parents[1],
+                check=False,
+            )
+            assert ignored.returncode == 0, (
+                f"cell {index} saves {figure}, which shows CIFAR-10 images: add it to .gitignore"
             )
