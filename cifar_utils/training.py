@@ -1,5 +1,5 @@
 """Training helpers shared by the notebooks: seeding, precision, where models live, and
-test-time augmentation.
+test-time augmentation (the Keras callbacks and schedule are in :mod:`cifar_utils.callbacks`).
 
 The notebooks keep ``compile`` and ``fit`` in plain sight; this module holds only what
 more than one notebook needs. Nothing here runs on import.
@@ -126,31 +126,6 @@ def choose_precision(precision: str = "auto") -> str:
     if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
         return "mixed_bfloat16"
     return "float32"
-
-
-def predict_with_flips(model: Any, dataset: Any) -> np.ndarray:
-    """Predict class probabilities, averaged over each image and its mirror image.
-
-    Test-time augmentation with horizontal flips: a flipped photo shows the same class,
-    so averaging the two predictions removes some of the model's left-right noise.
-
-    Args:
-        model: A trained model mapping normalised images to probabilities.
-        dataset: A ``tf.data.Dataset`` of ``(images, labels)`` or of images, not shuffled
-            (as built by ``data.make_dataset(..., training=False)``).
-
-    Returns:
-        float32 probabilities, shape (N, num_classes), in the dataset's order.
-    """
-    import tensorflow as tf
-
-    def images_only(*batch: Any) -> Any:
-        return batch[0]
-
-    images = dataset.map(images_only)
-    plain = model.predict(images, verbose=0)
-    mirrored = model.predict(images.map(lambda x: tf.reverse(x, axis=[2])), verbose=0)
-    return ((plain + mirrored) / 2).astype(np.float32)
 
 
 def predict_tta(

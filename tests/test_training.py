@@ -271,7 +271,7 @@ def test_cpu_flags_returns_a_set_of_words():
     assert all(isinstance(flag, str) and flag and " " not in flag for flag in flags)
 
 
-# predict_with_flips -----------------------------------------------------------------------
+# predict_tta ------------------------------------------------------------------------------
 
 
 def _dense_model(*, symmetric: bool) -> keras.Model:
@@ -290,52 +290,6 @@ def _dense_model(*, symmetric: bool) -> keras.Model:
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
-
-
-def test_predict_with_flips_averages_the_image_and_its_mirror(images):
-    model = _dense_model(symmetric=False)
-    dataset = data.make_dataset(images, np.arange(10) % 10, batch_size=4)
-    normalized = data.normalize(images)
-
-    result = training.predict_with_flips(model, dataset)
-
-    plain = model.predict(normalized, verbose=0)
-    mirrored = model.predict(normalized[:, :, ::-1], verbose=0)
-    upside_down = model.predict(normalized[:, ::-1], verbose=0)
-    assert result.dtype == np.float32
-    assert result.shape == (10, 10)
-    np.testing.assert_allclose(result, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
-    # The model is not mirror-invariant, so the flip matters, and it is left-right.
-    assert not np.allclose(result, plain, rtol=1e-3)
-    assert not np.allclose(result, (plain + upside_down) / 2, rtol=1e-3)
-    np.testing.assert_allclose(result.sum(axis=1), 1.0, rtol=1e-5)
-
-
-def test_predict_with_flips_of_an_invariant_model_is_its_prediction(images):
-    model = _dense_model(symmetric=True)
-    dataset = data.make_dataset(images, np.zeros(10, dtype=int), batch_size=3)
-    result = training.predict_with_flips(model, dataset)
-    np.testing.assert_allclose(
-        result, model.predict(data.normalize(images), verbose=0), rtol=1e-5, atol=1e-6
-    )
-
-
-def test_predict_with_flips_keeps_the_order_and_accepts_image_only_datasets(images):
-    model = _dense_model(symmetric=False)
-    normalized = data.normalize(images)
-    forward = tf.data.Dataset.from_tensor_slices(normalized).batch(4)
-    backward = tf.data.Dataset.from_tensor_slices(normalized[::-1].copy()).batch(4)
-
-    result = training.predict_with_flips(model, forward)
-    reversed_result = training.predict_with_flips(model, backward)
-
-    assert result.shape == (10, 10)
-    np.testing.assert_allclose(reversed_result[::-1], result, rtol=1e-5, atol=1e-6)
-    # Every image gets its own prediction (not one broadcast row).
-    assert len({tuple(np.round(row, 6)) for row in result}) == 10
-
-
-# predict_tta --------------------------------------------------------------------------------
 
 
 def _shift(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
