@@ -141,7 +141,7 @@ class Lookahead(keras.callbacks.Callback):
         self._slow = [np.array(variable.numpy(), dtype=np.float32) for variable in self._variables]
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        step = int(self.model.optimizer.iterations)
+        step = int(np.asarray(self.model.optimizer.iterations.numpy()))  # also a MirroredVariable
         if step % self.every == 0:
             self._update(self.decay(step))
 

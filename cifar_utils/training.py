@@ -165,3 +165,40 @@ def predict_tta(
         down_right = mirror_pair(padded[:, 2:, 2:])
         probabilities = probabilities / 2 + (up_left + down_right) / 4
     return probabilities.astype(np.float32)
+
+
+STRATEGIES = ("auto", "none", "mirrored", "multi_worker")
+
+
+def distribution_strategy(kind: str = "auto") -> Any:
+    """Return the ``tf.distribute`` strategy to build and train a model under.
+
+    Build and compile the model inside ``with strategy.scope():``; ``fit`` then splits
+    every batch over the devices and adds up their gradients, with no other change to
+    the notebook (``BATCH_SIZE`` stays the global batch size).
+
+    Args:
+        kind: ``"auto"``: ``MultiWorkerMirroredStrategy`` when ``$TF_CONFIG`` describes a
+            cluster of machines, ``MirroredStrategy`` when this machine has several GPUs,
+            otherwise TensorFlow's default (one device). ``"none"``, ``"mirrored"`` and
+            ``"multi_worker"`` force one of those.
+
+    Returns:
+        A ``tf.distribute.Strategy``.
+    """
+    if kind not in STRATEGIES:
+        raise ValueError(f"kind must be one of {STRATEGIES}, got {kind!r}.")
+    import tensorflow as tf
+
+    if kind == "auto":
+        if os.environ.get("TF_CONFIG"):
+            kind = "multi_worker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            kind = "mirrored"
+        else:
+            kind = "none"
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
