@@ -12,6 +12,7 @@ Keras's), but changes no setting.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -247,9 +248,12 @@ class TrainingBackup(keras.callbacks.Callback):
                 f"the backup in {self.directory} is incomplete ({path.name} is missing); "
                 "delete that folder to start afresh."
             )
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(path)
+        # Under tf.distribute the optimiser's variables must be made in the model's scope.
+        strategy = getattr(model, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            if model.optimizer is not None and not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(path)
         self.history = {key: list(values) for key, values in state["history"].items()}
         self.seconds = float(state["seconds"])
         self.resumed_from = epoch

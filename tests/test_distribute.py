@@ -51,7 +51,25 @@ with tempfile.TemporaryDirectory() as folder:
     model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
               initial_epoch=backup.restore(model),
               callbacks=[backup, callbacks.Lookahead(total_steps, every=2)])
+# Back up the trained model, then resume it into a fresh model built under the strategy.
+with tempfile.TemporaryDirectory() as folder:
+    saver = callbacks.TrainingBackup(folder, {"mode": "resume"})
+    saver.set_model(model)
+    saver.on_epoch_begin(2)
+    saver.on_epoch_end(2, {"loss": 0.0})
+    with strategy.scope():
+        again = keras.models.clone_model(model)
+        again.compile(  # the same optimiser: its state is what the backup restores
+            optimizer=keras.optimizers.SGD(callbacks.TriangularSchedule(0.5, total_steps),
+                                           momentum=0.85, nesterov=True),
+            loss="categorical_crossentropy",
+        )
+    resumed_epochs = callbacks.TrainingBackup(folder, {"mode": "resume"}).restore(again)
+    resumed_equal = all(np.array_equal(a, b) for a, b in
+                        zip(again.get_weights(), model.get_weights(), strict=True))
+    resumed_steps = int(again.optimizer.iterations.numpy())
 print("RESULT " + json.dumps({
+    "resumed": [resumed_epochs, resumed_equal, resumed_steps],
     "replicas": strategy.num_replicas_in_sync,
     "steps": int(model.optimizer.iterations.numpy()),
     "losses": backup.history["loss"],
@@ -72,6 +90,8 @@ def test_mirrored_training_matches_one_device():
     single, mirrored = _train("single"), _train("mirrored")
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     assert single["steps"] == mirrored["steps"] == 12
+    # A backup restores into a model built under the strategy: same weights, same step.
+    assert single["resumed"] == mirrored["resumed"] == [3, True, 12]
     np.testing.assert_allclose(mirrored["losses"], single["losses"], rtol=1e-4)
     for got, want in zip(mirrored["weights"], single["weights"], strict=True):
         np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-4, atol=1e-6)
