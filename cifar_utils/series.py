@@ -559,7 +559,8 @@ def run_series(
         timings.append(timing)
         try:
             log_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
-            with _environment({"TF_CPP_MIN_LOG_LEVEL": log_level, **run.env}):
+            inherited = _absolute_dataset_variables()
+            with _environment({"TF_CPP_MIN_LOG_LEVEL": log_level, **inherited, **run.env}):
                 papermill.execute_notebook(
                     str(run.notebook),
                     str(target),
@@ -654,6 +655,26 @@ def _add_chdir(prepared: Path, cwd: Path) -> None:
         cell.metadata["tags"] = [_INJECTED_TAG]
         nb.cells.insert(parameters[0] + 1 if parameters else 0, cell)
     nbformat.write(nb, prepared)
+
+
+# The loader's variables (cifar_utils.data.PATH_ENV_VAR and DATA_DIR_ENV_VAR), named here
+# so that planning a run does not import TensorFlow.
+_DATASET_VARIABLES = ("CIFAR10_PATH", "CIFAR10_DATA_DIR")
+
+
+def _absolute_dataset_variables() -> dict[str, str]:
+    """The dataset variables whose value is a relative path, made absolute.
+
+    The kernels run in notebooks/, so ``CIFAR10_PATH=data/x.tar.gz make run`` would
+    otherwise look for notebooks/data/x.tar.gz; relative to where the runner was started
+    is what the user meant.
+    """
+    values = {}
+    for name in _DATASET_VARIABLES:
+        value = os.environ.get(name, "")
+        if value and not Path(value).expanduser().is_absolute():
+            values[name] = str(Path(value).resolve())
+    return values
 
 
 @contextlib.contextmanager

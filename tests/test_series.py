@@ -441,6 +441,50 @@ def test_quick_profile_writes_only_into_the_output_dir(project, tmp_path, capsys
     assert json.loads((out / "timings.json").read_text())["status"] == "ok"
 
 
+ENV_BODY = textwrap.dedent(
+    """\
+    import json
+    import os
+    from pathlib import Path
+
+    Path(FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+    names = ("CIFAR10_PATH", "CIFAR10_DATA_DIR")
+    seen = {name: os.environ.get(name) for name in names}
+    (Path(FIGURE_DIR) / "env.json").write_text(json.dumps(seen))
+    """
+)
+
+
+def test_relative_dataset_variables_reach_the_kernels_as_absolute_paths(
+    project, tmp_path, monkeypatch, capsys
+):
+    # The kernels run in notebooks/: a relative CIFAR10_PATH set where the user started
+    # the run must still name the same file there.
+    notebooks = project / "notebooks"
+    for stem in ("01_first", "02_second"):
+        nbformat.write(make_notebook(stem, body=ENV_BODY), notebooks / f"{stem}.ipynb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CIFAR10_PATH", "shared/cifar.tar.gz")
+    monkeypatch.setenv("CIFAR10_DATA_DIR", str(tmp_path / "cache"))  # absolute: unchanged
+    out = tmp_path / "out"
+
+    status = run_main(project, "--profile", "quick", "--output-dir", str(out), "--only", "01")
+
+    assert status == 0, capsys.readouterr().err
+    seen = json.loads((out / "figures" / "01_first" / "env.json").read_text())
+    assert seen == {
+        "CIFAR10_PATH": str(tmp_path / "shared" / "cifar.tar.gz"),
+        "CIFAR10_DATA_DIR": str(tmp_path / "cache"),
+    }
+    assert os.environ["CIFAR10_PATH"] == "shared/cifar.tar.gz"  # restored afterwards
+
+
+def test_dataset_variables_are_the_loaders():
+    from cifar_utils import data
+
+    assert series._DATASET_VARIABLES == (data.PATH_ENV_VAR, data.DATA_DIR_ENV_VAR)
+
+
 def test_prepare_only_injects_parameters_and_keeps_outputs(project, tmp_path):
     notebook = project / "notebooks" / "01_first.ipynb"
     nb = nbformat.read(notebook, as_version=4)
