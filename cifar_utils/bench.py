@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from cifar_utils import data
+from cifar_utils import data, files
 
 # Targets from the design card (a laptop CPU): shown beside the measured times.
 LOAD_TARGETS_S = {"archive": 15.0, "cache": 2.0, "folder": 2.0}
@@ -917,16 +917,8 @@ def _machine() -> dict[str, Any]:
 
 def _write_json(report: Mapping[str, Any], path: Path) -> None:
     """Write the report next to `path`, then move it over `path` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=2)
-            file.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with files.atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

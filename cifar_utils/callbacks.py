@@ -26,6 +26,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from cifar_utils import files
+
 
 @keras.saving.register_keras_serializable(package="cifar_utils")
 class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -157,15 +159,6 @@ _BACKUP_FILE = re.compile(r"^epoch-(\d{4,})\.weights\.h5$")
 _STATE_FILE = "state.json"
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 class TrainingBackup(keras.callbacks.Callback):
     """Back up training after every epoch so that an interrupted run resumes.
 
@@ -269,20 +262,11 @@ class TrainingBackup(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         self.directory.mkdir(parents=True, exist_ok=True)
         done = epoch + 1
-        path = self.directory / f"epoch-{done:04d}.weights.h5"
-        # The weights file has to end in .weights.h5 for Keras, hence the name of the
-        # temporary file: it is renamed into place only once complete.
-        temporary = self.directory / f".partial-{done:04d}.weights.h5"
-        try:
+        with files.atomic_path(self.directory / f"epoch-{done:04d}.weights.h5") as temporary:
             self.model.save_weights(temporary, overwrite=True)
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
         state = {"epochs": done, "history": self.history, "seconds": self.seconds}
-        _write_atomically(
-            self.directory / _STATE_FILE,
-            lambda target: target.write_text(json.dumps(state), encoding="utf-8"),
-        )
+        with files.atomic_path(self.directory / _STATE_FILE) as temporary:
+            temporary.write_text(json.dumps(state), encoding="utf-8")
         for older, older_path in self._backups():
             if older < done:
                 older_path.unlink(missing_ok=True)

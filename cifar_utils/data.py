@@ -50,6 +50,8 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
+from cifar_utils import files
+
 CLASS_NAMES: tuple[str, ...] = (
     "airplane",
     "automobile",
@@ -302,11 +304,9 @@ def download_cifar10(
 
     from tqdm.auto import tqdm  # imported here: only a download needs it
 
-    handle, temp_name = tempfile.mkstemp(prefix=f".{ARCHIVE_NAME}.", suffix=".part", dir=directory)
-    temp_path = Path(temp_name)
-    try:
+    with files.atomic_path(target) as temporary:
         digest = hashlib.sha256()
-        with os.fdopen(handle, "wb") as out:
+        with open(temporary, "wb") as out:
             try:
                 with _open_url(url, _DOWNLOAD_TIMEOUT_S) as response:
                     length = response.headers.get("Content-Length") if response.headers else None
@@ -338,10 +338,6 @@ def download_cifar10(
                 "download was corrupted or the file on the server changed. It was deleted; "
                 f"try again, or get {ARCHIVE_NAME} another way and set {PATH_ENV_VAR}."
             )
-        os.replace(temp_path, target)
-    except BaseException:
-        temp_path.unlink(missing_ok=True)
-        raise
     return target
 
 
@@ -715,9 +711,8 @@ def _write_marker(folder: Path, archive: Path, stat: os.stat_result, sha256: str
         "checked_ns": time.time_ns(),
         "sha256": sha256,
     }
-    temp = folder / f"{_MARKER_NAME}.tmp"
-    temp.write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
-    os.replace(temp, folder / _MARKER_NAME)
+    with files.atomic_path(folder / _MARKER_NAME) as temporary:
+        temporary.write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
 
 
 def _cache_matches(cache: Path, archive: Path) -> bool:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +25,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from cifar_utils import files
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,23 +93,15 @@ def save_fig(fig: Figure, name: str, directory: str | os.PathLike[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / (name if stem.suffix.lower() == ".png" else f"{name}.png")
 
-    # A unique name in the same folder (so os.replace is atomic); opened with "x" rather
-    # than tempfile.mkstemp, whose files are private (0600) instead of following the umask.
-    temporary = folder / f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex}.png.tmp"
-    try:
-        with open(temporary, "xb") as file:
-            # No "Software" entry: the PNG then does not change with the matplotlib version.
-            fig.savefig(
-                file,
-                format="png",
-                dpi=SAVE_DPI,
-                bbox_inches="tight",
-                metadata={"Software": None},
-            )
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with files.atomic_path(target) as temporary:
+        # No "Software" entry: the PNG then does not change with the matplotlib version.
+        fig.savefig(
+            temporary,
+            format="png",
+            dpi=SAVE_DPI,
+            bbox_inches="tight",
+            metadata={"Software": None},
+        )
 
 
 def plot_history(

@@ -41,12 +41,13 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cifar_utils import files
 
 __all__ = [
     "KERNEL_NAME",
@@ -620,16 +621,8 @@ def _write_atomically(nb: Any, destination: Path) -> None:
     """Write a notebook next to ``destination`` and move it over it in one step."""
     import nbformat
 
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{destination.stem}.", suffix=".tmp", dir=destination.parent
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            nbformat.write(nb, file)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with files.atomic_path(destination) as temporary:
+        nbformat.write(nb, temporary)
 
 
 def _add_chdir(prepared: Path, cwd: Path) -> None:

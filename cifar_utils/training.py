@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from cifar_utils import files
+
 MODEL_DIR_ENV_VAR = "CIFAR10_MODEL_DIR"
 """Environment variable that moves the folder of trained models (see :func:`default_model_dir`)."""
 
@@ -75,13 +77,8 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"model files must end in .keras, got {str(path)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial.keras")
-    try:
+    with files.atomic_path(path) as temporary:
         model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 
