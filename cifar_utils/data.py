@@ -965,13 +965,14 @@ def normalize(images: Any) -> Any:
     return (scaled - tf.constant(CHANNEL_MEAN)) / tf.constant(CHANNEL_STD)
 
 
-def _augment_batch(images: Any, seed: Any, pad: int) -> Any:
-    """Random crop from a zero-padded image and random horizontal flip, per example.
+def _augment_batch(images: Any, seed: Any, pad: int, flip: Any = None) -> Any:
+    """Random crop from a zero-padded image and horizontal flip, per example.
 
     ``keras.layers.RandomCrop`` crops every image of a batch at the same place, so the
     crop is done here with two ``tf.gather`` calls on per-example offsets; stateless
     random ops (seeded by the run seed and the batch number) make it reproducible and
-    safe to run on parallel threads.
+    safe to run on parallel threads. ``flip`` (bool, one per image) says which images to
+    mirror; ``None`` mirrors a random half.
     """
     import tensorflow as tf
 
@@ -985,8 +986,19 @@ def _augment_batch(images: Any, seed: Any, pad: int) -> Any:
     cols = left[:, None] + tf.range(width)[None, :]
     cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
     cropped = tf.gather(cropped, cols, axis=2, batch_dims=1)
-    flip = tf.random.stateless_uniform([batch], seeds[2]) < 0.5
+    if flip is None:
+        flip = tf.random.stateless_uniform([batch], seeds[2]) < 0.5
     return tf.where(flip[:, None, None, None], tf.reverse(cropped, axis=[2]), cropped)
+
+
+def _alternating_flip(index: Any, epoch: Any, seed: int) -> Any:
+    """Which images to mirror in ``epoch``: a fixed pseudo-random half of the images
+    (a hash of the image index and the seed) in even epochs, the other half in odd ones."""
+    import tensorflow as tf
+
+    mixed = (tf.cast(index, tf.int64) * 2654435761 + (seed % 65536) * 40503) % 4294967296
+    first_half = (mixed // 65536) % 2 == 1
+    return tf.math.logical_xor(first_half, epoch % 2 == 1)
 
 
 def make_dataset(
@@ -999,6 +1011,9 @@ def make_dataset(
     one_hot: bool = False,
     seed: int = 0,
     pad: int = 4,
+    flip: str = "random",
+    epochs: int = 1,
+    first_epoch: int = 0,
 ) -> Any:
     """Build the ``tf.data`` pipeline that feeds a model.
 
@@ -1022,6 +1037,16 @@ def make_dataset(
             and the position of the batch in the epoch; since training reshuffles the
             images every epoch, each image still gets new shifts and flips every epoch.
         pad: Largest shift of the random crop, in pixels.
+        flip: ``"random"``: every image is mirrored with probability 1/2, afresh every
+            epoch. ``"alternating"`` (airbench's derandomised flip): a fixed pseudo-random
+            half of the images is mirrored in even epochs and the other half in odd ones, so
+            over any two consecutive epochs the model sees every image both ways. It needs
+            a dataset that spans the epochs (``epochs``).
+        epochs: Training only: how many epochs the dataset holds, each a fresh shuffle;
+            pass ``steps_per_epoch=len(x) // batch_size`` to ``model.fit`` with it.
+            With the default 1, Keras iterates the dataset again in every epoch.
+        first_epoch: Training only: the epoch the dataset starts at (the ``initial_epoch``
+            of a resumed run), so that the alternating flips carry on where they stopped.
 
     Returns:
         A dataset of ``(images, labels)``: images float32 (batch, 32, 32, 3), normalised.
@@ -1056,22 +1081,45 @@ def make_dataset(
         )
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
         raise ValueError(f"pad must be a non-negative integer, got {pad!r}.")
+    if flip not in ("random", "alternating"):
+        raise ValueError(f'flip must be "random" or "alternating", got {flip!r}.')
+    for name, value, lowest in (("epochs", epochs, 1), ("first_epoch", first_epoch, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lowest:
+            raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}.")
+    if (flip, epochs, first_epoch) != ("random", 1, 0) and not training:
+        raise ValueError(
+            "flip, epochs and first_epoch apply to training datasets (training=True); "
+            "leave them at their defaults for evaluation."
+        )
+    if first_epoch >= epochs:
+        raise ValueError(
+            f"first_epoch={first_epoch} leaves no epoch to train of epochs={epochs}: "
+            "the run has already finished."
+        )
     if augment is None:
         augment = training
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    indices = np.arange(len(x), dtype=np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32), indices))
     if training:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=training)
+    steps_per_epoch = len(x) // batch_size
+    if epochs > 1:
+        dataset = dataset.repeat(epochs - first_epoch)  # reshuffled at every repetition
 
-    def prepare(step: Any, batch: tuple[Any, Any]) -> tuple[Any, Any]:
-        images, labels = batch
+    def prepare(step: Any, batch: tuple[Any, Any, Any]) -> tuple[Any, Any]:
+        images, labels, index = batch
         images = tf.cast(images, tf.float32)
         if augment:
-            images = _augment_batch(images, tf.stack([tf.cast(seed, tf.int64), step]), pad)
+            flipped = None
+            if flip == "alternating":
+                flipped = _alternating_flip(index, step // steps_per_epoch, seed)
+            images = _augment_batch(images, tf.stack([tf.cast(seed, tf.int64), step]), pad, flipped)
         if one_hot:
             labels = tf.one_hot(labels, NUM_CLASSES, dtype=tf.float32)
         return normalize(images), labels
 
-    dataset = dataset.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    start = first_epoch * steps_per_epoch
+    dataset = dataset.enumerate(start=start).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

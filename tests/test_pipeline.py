@@ -296,6 +296,67 @@ def test_training_augments_by_default_and_eval_does_not():
     np.testing.assert_array_equal(evaluation, data.normalize(x))
 
 
+def _epochs_of(dataset: Any, x: np.ndarray, steps: int, pad: int) -> list[list[Traced]]:
+    """The traced images of a multi-epoch dataset, grouped by epoch."""
+    traced = [_trace(image, x, pad) for images, _ in _batches(dataset) for image in images]
+    per_epoch = steps * len(_batches(dataset)[0][0])
+    return [traced[i : i + per_epoch] for i in range(0, len(traced), per_epoch)]
+
+
+def test_dataset_spanning_epochs_reshuffles_and_reaugments_every_epoch():
+    x, y = _coded_images(64)
+    dataset = data.make_dataset(x, y, batch_size=16, training=True, epochs=3, seed=2)
+    assert len(dataset) == 3 * 4
+    epochs = _epochs_of(dataset, x, steps=4, pad=4)
+    assert len(epochs) == 3
+    for epoch in epochs:
+        assert sorted(t.index for t in epoch) == list(range(64)), "every image once per epoch"
+    orders = [[t.index for t in epoch] for epoch in epochs]
+    assert orders[0] != orders[1] != orders[2]
+    views = [{t.index: (t.top, t.left, t.flip) for t in epoch} for epoch in epochs]
+    assert views[0] != views[1], "new shifts and flips every epoch"
+
+
+def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
+    x, y = _coded_images(256)
+    dataset = data.make_dataset(
+        x, y, batch_size=32, training=True, epochs=4, flip="alternating", seed=5
+    )
+    epochs = _epochs_of(dataset, x, steps=8, pad=4)
+    flips = [{t.index: t.flip for t in epoch} for epoch in epochs]
+    assert 0.4 < np.mean(list(flips[0].values())) < 0.6, "about half mirrored"
+    for index in range(256):
+        assert flips[1][index] != flips[0][index], "the other way in the next epoch"
+        assert flips[2][index] == flips[0][index] and flips[3][index] == flips[1][index]
+    # The shifts stay random; a different seed picks a different half.
+    assert len({(t.top, t.left) for t in epochs[0]}) > 40
+    other = data.make_dataset(x, y, batch_size=32, training=True, flip="alternating", seed=6)
+    other_flips = {t.index: t.flip for t in _epochs_of(other, x, steps=8, pad=4)[0]}
+    assert other_flips != flips[0]
+
+
+def test_alternating_flip_resumes_at_first_epoch():
+    x, y = _coded_images(64)
+
+    def flips(epochs: int, first_epoch: int) -> list[dict[int, bool]]:
+        dataset = data.make_dataset(
+            x,
+            y,
+            batch_size=16,
+            training=True,
+            flip="alternating",
+            epochs=epochs,
+            first_epoch=first_epoch,
+            seed=1,
+        )
+        return [{t.index: t.flip for t in e} for e in _epochs_of(dataset, x, steps=4, pad=4)]
+
+    whole = flips(4, 0)
+    resumed = flips(4, 3)
+    assert len(resumed) == 1, "only the epochs left"
+    assert resumed[0] == whole[3], "epoch 3's flips, as in the uninterrupted run"
+
+
 # Bad inputs ---------------------------------------------------------------------------------
 
 
@@ -320,6 +381,13 @@ def test_training_augments_by_default_and_eval_does_not():
         ({"y": np.array([0, 1, 10, 2])}, "labels 0-9"),
         ({"y": np.array([0, -1, 1, 2])}, "labels 0-9"),
         ({"y": np.array([0.0, 1.0, 1.0, 2.0])}, "labels 0-9"),
+        ({"flip": "sometimes", "training": True}, 'flip must be "random" or "alternating"'),
+        ({"flip": "alternating"}, "apply to training datasets"),
+        ({"epochs": 2}, "apply to training datasets"),
+        ({"epochs": 0, "training": True}, "epochs must be an integer >= 1"),
+        ({"epochs": 2.0, "training": True}, "epochs must be an integer >= 1"),
+        ({"first_epoch": -1, "training": True}, "first_epoch must be an integer >= 0"),
+        ({"epochs": 3, "first_epoch": 3, "training": True}, "leaves no epoch to train"),
     ],
 )
 def test_make_dataset_rejects_bad_inputs(change, match):
