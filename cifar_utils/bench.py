@@ -379,12 +379,35 @@ def _training_images(path: str | None, count: int) -> tuple[np.ndarray, np.ndarr
     return x_train, y_train, f"CIFAR-10 from {source} ({len(x_train):,} images)", False
 
 
-def _images_per_second(
-    model: Any, dataset: Any, *, batch_size: int, warmup_steps: int, steps: int
+def compute_training_speed(
+    model: Any, dataset: Any, *, batch_size: int, warmup_steps: int = 2, steps: int = 5
 ) -> float:
-    """Training images/s: one fit of warm-up + timed steps, timed from the end of the
-    last warm-up step (tracing and the first steps excluded) to the end of the last."""
+    """Measure how many images per second ``model`` trains on, fed by ``dataset``.
+
+    Runs one ``fit`` of ``warmup_steps + steps`` steps and times from the end of the last
+    warm-up step (tracing and the first, slower steps excluded) to the end of the last
+    step. The model is trained by those steps: measure a copy built for the purpose
+    (``06_speedrun`` does) or a model that is thrown away afterwards.
+
+    Args:
+        model: A compiled Keras model.
+        dataset: Training batches of ``batch_size`` images; at least ``warmup_steps +
+            steps`` of them (``dataset.repeat()`` for a short one).
+        batch_size: Images per batch of ``dataset``.
+        warmup_steps: Steps run before the clock starts (>= 1).
+        steps: Steps timed (>= 1).
+
+    Returns:
+        Training images per second.
+    """
     import keras
+
+    for name, value in (
+        ("batch_size", batch_size),
+        ("warmup_steps", warmup_steps),
+        ("steps", steps),
+    ):
+        _check_positive_int(name, value)
 
     ends: list[float] = []
 
@@ -405,7 +428,19 @@ def _images_per_second(
     return steps * batch_size / (ends[-1] - ends[warmup_steps - 1])
 
 
-def _predict_images_per_second(model: Any, images: np.ndarray, *, batch_size: int) -> float:
+def compute_predict_speed(model: Any, images: np.ndarray, *, batch_size: int = 512) -> float:
+    """Measure how many images per second ``model.predict`` handles.
+
+    Args:
+        model: A Keras model.
+        images: The model's input, shape (N, ...): predicted twice, the first time to
+            trace and warm up, the second time timed.
+        batch_size: Images per prediction batch.
+
+    Returns:
+        Images per second.
+    """
+    _check_positive_int("batch_size", batch_size)
     model.predict(images, batch_size=batch_size, verbose=0)  # trace and warm up
     start = time.perf_counter()
     model.predict(images, batch_size=batch_size, verbose=0)
@@ -450,15 +485,15 @@ def _measure_model(
         flops = compute_model_flops(model)
         steps = {"batch_size": batch_size, "warmup_steps": args.warmup_steps, "steps": args.steps}
         pipeline = data.make_dataset(x, y, batch_size=batch_size, training=True, one_hot=True)
-        pipeline_ips = _images_per_second(model, pipeline.repeat(), **steps)
+        pipeline_ips = compute_training_speed(model, pipeline.repeat(), **steps)
         batch = (
             data.normalize(x[:batch_size]),
             np.eye(data.NUM_CLASSES, dtype=np.float32)[y[:batch_size]],
         )
         synthetic = tf.data.Dataset.from_tensors(batch).repeat()
-        synthetic_ips = _images_per_second(model, synthetic, **steps)
+        synthetic_ips = compute_training_speed(model, synthetic, **steps)
         predict_images = data.normalize(np.resize(x, (args.predict_images, *x.shape[1:])))
-        predict_ips = _predict_images_per_second(model, predict_images, batch_size=batch_size)
+        predict_ips = compute_predict_speed(model, predict_images, batch_size=batch_size)
     return flops, {
         "pipeline_images_per_s": pipeline_ips,
         "synthetic_images_per_s": synthetic_ips,

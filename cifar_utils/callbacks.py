@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -200,6 +201,8 @@ class TrainingBackup(keras.callbacks.Callback):
         """Metrics of every epoch so far, resumed epochs included (like ``History.history``)."""
         self.seconds = 0.0
         """Training time of every epoch so far, resumed epochs included."""
+        self.epoch_seconds: list[float] = []
+        """Training time of each epoch (its validation included), resumed epochs included."""
         self.resumed_from = 0
         """Epochs that :meth:`restore` found done (0 for a fresh run)."""
         self._epoch_start = 0.0
@@ -227,7 +230,7 @@ class TrainingBackup(keras.callbacks.Callback):
                 if other.is_dir() and other.name != self.key:
                     shutil.rmtree(other, ignore_errors=True)
                     print(f"deleted a backup of a run with other parameters: {other}")
-        self.history, self.seconds, self.resumed_from = {}, 0.0, 0
+        self.history, self.seconds, self.epoch_seconds, self.resumed_from = {}, 0.0, [], 0
         state_path = self.directory / _STATE_FILE
         if not state_path.is_file():
             return 0
@@ -249,6 +252,8 @@ class TrainingBackup(keras.callbacks.Callback):
             model.load_weights(path)
         self.history = {key: list(values) for key, values in state["history"].items()}
         self.seconds = float(state["seconds"])
+        # A backup written by an older version has no per-epoch times: unknown (NaN).
+        self.epoch_seconds = [float(v) for v in state.get("epoch_seconds", [math.nan] * epoch)]
         self.resumed_from = epoch
         print(f"resuming after epoch {epoch} from {path}")
         return epoch
@@ -257,14 +262,20 @@ class TrainingBackup(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self.seconds += time.perf_counter() - self._epoch_start
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+        self.seconds += self.epoch_seconds[-1]
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.directory.mkdir(parents=True, exist_ok=True)
         done = epoch + 1
         with files.atomic_path(self.directory / f"epoch-{done:04d}.weights.h5") as temporary:
             self.model.save_weights(temporary, overwrite=True)
-        state = {"epochs": done, "history": self.history, "seconds": self.seconds}
+        state = {
+            "epochs": done,
+            "history": self.history,
+            "seconds": self.seconds,
+            "epoch_seconds": self.epoch_seconds,
+        }
         with files.atomic_path(self.directory / _STATE_FILE) as temporary:
             temporary.write_text(json.dumps(state), encoding="utf-8")
         for older, older_path in self._backups():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 import nbformat
+import numpy as np
 import pytest
 from keras import layers
 
@@ -163,6 +164,37 @@ def test_matmul_gflops_rejects_bad_arguments(kwargs: dict, match: str) -> None:
 # --------------------------------------------------------------------------------------
 # compute_budget
 # --------------------------------------------------------------------------------------
+
+
+def _tiny_compiled_model() -> keras.Model:
+    model = keras.Sequential(
+        [keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10, activation="softmax")]
+    )
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return model
+
+
+def test_training_and_predict_speeds_are_measured() -> None:
+    import tensorflow as tf
+
+    model = _tiny_compiled_model()
+    before = [w.numpy().copy() for w in model.weights]
+    batch = (np.zeros((8, 32, 32, 3), np.float32), np.eye(10, dtype=np.float32)[np.arange(8)])
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    speed = bench.compute_training_speed(model, dataset, batch_size=8, warmup_steps=1, steps=3)
+    assert math.isfinite(speed) and speed > 0
+    assert int(model.optimizer.iterations) == 4, "warm-up and timed steps train the model"
+    assert any(not np.array_equal(w.numpy(), b) for w, b in zip(model.weights, before, strict=True))
+    predict = bench.compute_predict_speed(model, batch[0], batch_size=4)
+    assert math.isfinite(predict) and predict > 0
+
+
+@pytest.mark.parametrize("name", ["batch_size", "warmup_steps", "steps"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, True])
+def test_training_speed_rejects_bad_counts(name: str, value: object) -> None:
+    kwargs = {"batch_size": 8, "warmup_steps": 1, "steps": 1, name: value}
+    with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+        bench.compute_training_speed(_tiny_compiled_model(), None, **kwargs)
 
 
 def test_budget_arithmetic() -> None:

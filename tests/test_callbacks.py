@@ -4,6 +4,8 @@ test_resume.py."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +215,29 @@ def test_backup_resumes_where_an_interrupted_run_stopped(tmp_path):
     assert len(history.history["loss"]) == 2
     assert len(backup2.history["loss"]) == 4  # both runs' epochs
     assert backup2.resumed_from == 2 and backup2.seconds > 0
+    first_two = backup.epoch_seconds
+    assert len(first_two) == 2 and all(seconds > 0 for seconds in first_two)
+    assert backup2.epoch_seconds[:2] == pytest.approx(first_two), "restored from state.json"
+    assert len(backup2.epoch_seconds) == 4
+    assert sum(backup2.epoch_seconds) == pytest.approx(backup2.seconds)
     assert not backup2.directory.exists(), "a finished run deletes its backup"
+
+
+def test_backup_of_an_older_version_restores_with_unknown_epoch_times(tmp_path):
+    x, y = _tiny_data()
+    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
+    model = _tiny_classifier()
+    backup.restore(model)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup, _StopAfter(1)])
+    state_path = backup.directory / "state.json"
+    state = json.loads(state_path.read_text())
+    del state["epoch_seconds"]  # as written before per-epoch times were kept
+    state_path.write_text(json.dumps(state))
+
+    restored = callbacks.TrainingBackup(tmp_path, PARAMS)
+    assert restored.restore(_tiny_classifier()) == 1
+    assert len(restored.epoch_seconds) == 1 and math.isnan(restored.epoch_seconds[0])
 
 
 def test_backup_of_other_parameters_is_never_resumed(tmp_path):
