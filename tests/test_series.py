@@ -282,6 +282,18 @@ def test_profiles_match_the_real_notebooks(profile, notebook):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("profile", series.PROFILES)
+def test_profiles_give_05_the_validation_split_of_03(profile):
+    """05 fits temperature on 03's held-out images: SEED and VAL_SIZE must agree."""
+    content = series.load_profile(profile, NOTEBOOK_DIR)
+    resolved = {
+        stem: {**series.read_parameters(NOTEBOOK_DIR / f"{stem}.ipynb"), **content[stem]}
+        for stem in ("03_resnet", "05_error_analysis")
+    }
+    for name in ("SEED", "VAL_SIZE"):
+        assert resolved["03_resnet"][name] == resolved["05_error_analysis"][name], name
+
+
 # --------------------------------------------------------------------------- cleaning
 
 
