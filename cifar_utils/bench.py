@@ -481,6 +481,7 @@ def _measure_model(
             optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
             metrics=["accuracy"],
+            jit_compile=args.xla,  # XLA as notebook 06 trains; Keras's default on a CPU is off
         )
         flops = compute_model_flops(model)
         steps = {"batch_size": batch_size, "warmup_steps": args.warmup_steps, "steps": args.steps}
@@ -530,6 +531,11 @@ def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
     )
     print(f"data: {source}")
     print(f"precision chosen by training.choose_precision('auto'): {chosen}")
+    print(
+        "compiled with XLA (jit_compile=True), as 06 trains"
+        if args.xla
+        else "compiled without XLA, as 02 and 03 train (--xla: as 06 does)"
+    )
     if note:
         print(f"note: {note}")
     peaks = report.get("peak", {}).get("dtypes", {})
@@ -607,6 +613,7 @@ def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
         "warmup_steps": args.warmup_steps,
         "steps": args.steps,
         "predict_images": args.predict_images,
+        "xla": args.xla,
         "results": results,
     }
 
@@ -874,6 +881,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "2-core CPU)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write every figure to this file")
+    parser.add_argument(
+        "--xla",
+        action="store_true",
+        help="--models: compile the training step with XLA (jit_compile=True), as notebook 06 "
+        "does (default: without, as 02 and 03 do)",
+    )
     parser.add_argument(
         "--path",
         default=None,

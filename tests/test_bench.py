@@ -303,6 +303,7 @@ def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
     assert "chosen precision" not in out  # --precision float32: nothing skipped to report
 
     report = json.loads(report_path.read_text())
+    assert report["models"]["xla"] is False  # as 02 and 03 train
     assert {"settings", "machine", "models", "budget"} <= set(report)
     assert report["settings"]["sections"] == ["models", "budget"]
     models = report["models"]
@@ -325,6 +326,17 @@ def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
     assert runs["02_baseline_cnn/full"]["training_min"] > 0
     assert os.listdir(report_path.parent) == ["bench.json"]  # the temporary file was moved
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_main_models_with_xla(tmp_path: Path, capsys) -> None:
+    report_path = tmp_path / "bench.json"
+    argv = ["--models", "--xla", "--model", "baseline_cnn", *TINY, "--json", str(report_path)]
+    assert bench.main(argv) == 0
+    assert "compiled with XLA" in capsys.readouterr().out
+    report = json.loads(report_path.read_text())
+    assert report["models"]["xla"] is True
+    figures = report["models"]["results"]["baseline_cnn"]["precisions"]["float32"]
+    assert figures["synthetic_images_per_s"] > 0 and figures["pipeline_images_per_s"] > 0
 
 
 def test_main_peak_and_load(make_cifar_archive, tmp_path: Path, capsys) -> None:
