@@ -1034,7 +1034,8 @@ def make_dataset(
             ``keras.losses.CategoricalCrossentropy`` needs; otherwise int32 labels.
         seed: Seed of the shuffling and the augmentation: the same seed gives the same
             batches in the same order. The augmentation's random numbers depend on the seed
-            and the position of the batch in the epoch; since training reshuffles the
+            and the batch's step number (counted from the start of the dataset, so from
+            the start of each epoch when ``epochs`` is 1); since training reshuffles the
             images every epoch, each image still gets new shifts and flips every epoch.
         pad: Largest shift of the random crop, in pixels.
         flip: ``"random"``: every image is mirrored with probability 1/2, afresh every
