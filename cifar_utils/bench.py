@@ -481,7 +481,7 @@ def _measure_model(
             optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
             metrics=["accuracy"],
-            jit_compile=args.xla,  # XLA as notebook 06 trains; Keras's default on a CPU is off
+            jit_compile=args.xla,  # XLA as 03 and 06 train; Keras's default on a CPU is off
         )
         flops = compute_model_flops(model)
         steps = {"batch_size": batch_size, "warmup_steps": args.warmup_steps, "steps": args.steps}
@@ -532,9 +532,9 @@ def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print(f"data: {source}")
     print(f"precision chosen by training.choose_precision('auto'): {chosen}")
     print(
-        "compiled with XLA (jit_compile=True), as 06 trains"
+        "compiled with XLA (jit_compile=True), as 03 and 06 train"
         if args.xla
-        else "compiled without XLA, as 02 and 03 train (--xla: as 06 does)"
+        else "compiled without XLA, as 02 trains (--xla: as 03 and 06 do)"
     )
     if note:
         print(f"note: {note}")
@@ -691,8 +691,9 @@ def _read_plans(
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Read each model's notebook run per profile; return (plans by run name, notes).
 
-    A plan holds epochs, train_images, batch_size, plus model and precision. A run whose
-    notebook or parameters are missing is left out with a note."""
+    A plan holds epochs, train_images, batch_size, plus model, precision and xla (the
+    notebook's ``XLA`` parameter; False where it has none). A run whose notebook or
+    parameters are missing is left out with a note."""
     from cifar_utils import series, training
 
     notebooks = {path.name[:2]: path for path in series.find_notebooks(notebook_dir)}
@@ -727,6 +728,7 @@ def _read_plans(
                 "epochs": epochs,
                 "train_images": min(train_size, available) if train_size else available,
                 "batch_size": batch_size,
+                "xla": values.get("XLA") is True,
             }
     return plans, notes
 
@@ -750,6 +752,13 @@ def _run_budget(args: argparse.Namespace, report: dict[str, Any]) -> None:
             plan["precision"] = "float32"
         if plan["precision"] in figures:
             speeds[run] = figures[plan["precision"]]["pipeline_images_per_s"]
+            measured_xla = report["models"].get("xla", False)
+            if plan["xla"] != measured_xla:
+                notes.append(
+                    f"{run}: the notebook trains {'with' if plan['xla'] else 'without'} XLA, "
+                    f"the throughput was measured {'with' if measured_xla else 'without'} it"
+                    + ("" if measured_xla else " (--xla measures it with)")
+                )
             measured_batch = measured[plan["model"]]["batch_size"]
             if measured_batch != plan["batch_size"]:
                 notes.append(
@@ -884,8 +893,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--xla",
         action="store_true",
-        help="--models: compile the training step with XLA (jit_compile=True), as notebook 06 "
-        "does (default: without, as 02 and 03 do)",
+        help="--models: compile the training step with XLA (jit_compile=True), as notebooks 03 "
+        "and 06 do (default: without, as 02 does)",
     )
     parser.add_argument(
         "--path",

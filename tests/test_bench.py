@@ -254,6 +254,7 @@ def test_budget_reads_profiles_defensively(tmp_path: Path) -> None:
         "epochs": 1,
         "train_images": 2000,
         "batch_size": 256,
+        "xla": False,
     }
     assert not any(run.startswith("03") for run in plans)  # no EPOCHS: skipped, with a note
     assert any("03_resnet/full" in note and "EPOCHS" in note for note in notes)
@@ -303,7 +304,7 @@ def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
     assert "chosen precision" not in out  # --precision float32: nothing skipped to report
 
     report = json.loads(report_path.read_text())
-    assert report["models"]["xla"] is False  # as 02 and 03 train
+    assert report["models"]["xla"] is False  # as 02 trains
     assert {"settings", "machine", "models", "budget"} <= set(report)
     assert report["settings"]["sections"] == ["models", "budget"]
     models = report["models"]
@@ -329,14 +330,30 @@ def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
 
 
 def test_main_models_with_xla(tmp_path: Path, capsys) -> None:
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "profiles").mkdir(parents=True)
+    _write_notebook(
+        notebooks / "02_baseline_cnn.ipynb",
+        "EPOCHS = 8\nTRAIN_SIZE = 0\nBATCH_SIZE = 256\nXLA = False",
+    )
+    (notebooks / "profiles" / "full.yaml").write_text("02_baseline_cnn: {}\n")
+    (notebooks / "profiles" / "quick.yaml").write_text("02_baseline_cnn: {XLA: true}\n")
     report_path = tmp_path / "bench.json"
-    argv = ["--models", "--xla", "--model", "baseline_cnn", *TINY, "--json", str(report_path)]
+    argv = ["--models", "--budget", "--xla", "--model", "baseline_cnn", *TINY]
+    argv += ["--notebooks-dir", str(notebooks), "--json", str(report_path)]
     assert bench.main(argv) == 0
     assert "compiled with XLA" in capsys.readouterr().out
     report = json.loads(report_path.read_text())
     assert report["models"]["xla"] is True
     figures = report["models"]["results"]["baseline_cnn"]["precisions"]["float32"]
     assert figures["synthetic_images_per_s"] > 0 and figures["pipeline_images_per_s"] > 0
+    # The budget says where the notebook's XLA setting differs from the measurement.
+    notes = report["budget"]["notes"]
+    assert any(
+        note.startswith("02_baseline_cnn/full: the notebook trains without XLA") for note in notes
+    )
+    assert not any(note.startswith("02_baseline_cnn/quick") and "XLA" in note for note in notes)
+    assert report["budget"]["runs"]["02_baseline_cnn/quick"]["xla"] is True
 
 
 def test_main_peak_and_load(make_cifar_archive, tmp_path: Path, capsys) -> None:
