@@ -16,9 +16,11 @@ Each section prints a small table; with no section flag every section runs (``ma
   at batch 256; ``03_resnet``: the ResNet at batch 512), the forward FLOPs per image
   (:func:`compute_model_flops`), the training throughput fed by the real input pipeline
   (:func:`cifar_utils.data.make_dataset`, augmentation included) and by one batch held in
-  memory (the model alone), the pipeline's overhead, the achieved GFLOP/s and their share of
-  the peak, and the inference throughput; in float32 and in the mixed precision the notebooks
-  would choose (:func:`cifar_utils.training.choose_precision`).
+  memory (the model alone), the pipeline's overhead, the CPU time the pipeline alone takes
+  per image (:func:`compute_pipeline_cpu`) as a share of the CPU time training takes, the
+  achieved GFLOP/s and their share of the peak, and the inference throughput; in float32
+  and in the mixed precision the notebooks would choose
+  (:func:`cifar_utils.training.choose_precision`).
 - ``--load``: :func:`compute_load_times`.
 - ``--budget``: from the pipeline-fed throughput, seconds per epoch and minutes of training
   per notebook run in the full and quick profiles (:func:`compute_budget`).
@@ -428,6 +430,36 @@ def compute_training_speed(
     return steps * batch_size / (ends[-1] - ends[warmup_steps - 1])
 
 
+def compute_pipeline_cpu(dataset: Any, *, batch_size: int, batches: int = 20) -> float:
+    """Measure the CPU time an input pipeline spends per image, running alone (no model).
+
+    Takes one batch (shuffle buffer, tracing), then times ``batches`` more with
+    :func:`time.process_time` (the CPU time of all this process's threads, so the parallel
+    ``map`` calls count in full). On a machine whose cores training keeps busy, this is the
+    CPU time the pipeline takes away from training for every image.
+
+    Args:
+        dataset: Batches of ``batch_size`` images; at least ``batches + 1`` of them.
+        batch_size: Images per batch of ``dataset``.
+        batches: Batches timed (>= 1).
+
+    Returns:
+        CPU seconds per image.
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("batches", batches)
+    iterator = iter(dataset)
+    next(iterator)
+    start = time.process_time()
+    for _ in range(batches):
+        next(iterator)
+    return (time.process_time() - start) / (batches * batch_size)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def compute_predict_speed(model: Any, images: np.ndarray, *, batch_size: int = 512) -> float:
     """Measure how many images per second ``model.predict`` handles.
 
@@ -493,12 +525,16 @@ def _measure_model(
         )
         synthetic = tf.data.Dataset.from_tensors(batch).repeat()
         synthetic_ips = compute_training_speed(model, synthetic, **steps)
+        pipeline_cpu = compute_pipeline_cpu(pipeline.repeat(), batch_size=batch_size)
         predict_images = data.normalize(np.resize(x, (args.predict_images, *x.shape[1:])))
         predict_ips = compute_predict_speed(model, predict_images, batch_size=batch_size)
     return flops, {
         "pipeline_images_per_s": pipeline_ips,
         "synthetic_images_per_s": synthetic_ips,
         "pipeline_overhead_percent": 100 * (1 - pipeline_ips / synthetic_ips),
+        "pipeline_cpu_us_per_image": 1e6 * pipeline_cpu,
+        # The cores' time per trained image is cores / (images per second).
+        "pipeline_cpu_percent": 100 * pipeline_cpu * synthetic_ips / _cores(),
         "achieved_gflops": TRAINING_FLOPS_FACTOR * flops * synthetic_ips / 1e9,
         "predict_images_per_s": predict_ips,
     }
@@ -579,6 +615,7 @@ def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
                     f"{figures['pipeline_images_per_s']:,.1f}",
                     f"{figures['synthetic_images_per_s']:,.1f}",
                     f"{figures['pipeline_overhead_percent']:.1f} %",
+                    f"{figures['pipeline_cpu_percent']:.1f} %",
                     f"{figures['achieved_gflops']:,.1f}",
                     "-" if share is None else f"{share:.1f} %",
                     f"{figures['predict_images_per_s']:,.1f}",
@@ -591,6 +628,7 @@ def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
             "pipeline img/s",
             "in-memory img/s",
             "overhead",
+            "pipeline CPU",
             "GFLOP/s",
             "of peak",
             "predict img/s",
@@ -600,7 +638,9 @@ def _run_models(args: argparse.Namespace, report: dict[str, Any]) -> None:
     )
     print(
         "pipeline: data.make_dataset (shuffle, augmentation, normalisation); in-memory: one\n"
-        "normalised batch repeated (the model alone); overhead = 1 - pipeline / in-memory.\n"
+        "normalised batch repeated (the model alone); overhead = 1 - pipeline / in-memory (noisy:\n"
+        "two short runs); pipeline CPU = the pipeline's CPU time per image, measured alone, over\n"
+        "the cores' time per image trained from memory.\n"
         f"GFLOP/s = {TRAINING_FLOPS_FACTOR} x forward FLOPs x in-memory img/s (backward ~ 2 x "
         "forward); of peak: against --peak's best\nmatmul in the same precision. "
         f"predict: model.predict of {args.predict_images} images."
@@ -961,7 +1001,7 @@ def _machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = " ".join(line.split(":", 1)[1].split())
                 break
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = _cores()
     return {
         "cpu": cpu,
         "cores": cores,

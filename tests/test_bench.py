@@ -13,9 +13,10 @@ import keras
 import nbformat
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import layers
 
-from cifar_utils import bench, training
+from cifar_utils import bench, data, training
 
 # Settings that make a --models run take seconds: a small batch, two timed steps.
 TINY = [
@@ -321,12 +322,25 @@ def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
     ):
         assert figures[key] > 0
     assert math.isfinite(figures["pipeline_overhead_percent"])
+    assert figures["pipeline_cpu_us_per_image"] > 0 and figures["pipeline_cpu_percent"] > 0
     assert figures["peak_share_percent"] is None  # --peak did not run
     runs = report["budget"]["runs"]
     assert "02_baseline_cnn/full" in runs and not any(run.startswith("03") for run in runs)
     assert runs["02_baseline_cnn/full"]["training_min"] > 0
     assert os.listdir(report_path.parent) == ["bench.json"]  # the temporary file was moved
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_pipeline_cpu_counts_the_work_of_the_pipeline() -> None:
+    images = np.zeros((64, 32, 32, 3), np.uint8)
+    labels = np.zeros(64, np.int64)
+    light = data.make_dataset(images, labels, batch_size=8, training=True, augment=False)
+    heavy = light.map(lambda x, y: (tf.nn.conv2d(x, tf.ones((9, 9, 3, 64)), 1, "SAME"), y))
+    light_cpu = bench.compute_pipeline_cpu(light.repeat(), batch_size=8, batches=10)
+    heavy_cpu = bench.compute_pipeline_cpu(heavy.repeat(), batch_size=8, batches=10)
+    assert 0 < light_cpu < heavy_cpu  # a 9x9x3x64 convolution per image costs more
+    with pytest.raises(ValueError, match="batches"):
+        bench.compute_pipeline_cpu(light, batch_size=8, batches=0)
 
 
 def test_main_models_with_xla(tmp_path: Path, capsys) -> None:
