@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from cifar_utils import data, files
+from cifar_utils import data, doctor, files
 
 # Targets from the design card (a laptop CPU): shown beside the measured times.
 LOAD_TARGETS_S = {"archive": 15.0, "cache": 2.0, "folder": 2.0}
@@ -456,10 +456,6 @@ def compute_pipeline_cpu(dataset: Any, *, batch_size: int, batches: int = 20) ->
     return (time.process_time() - start) / (batches * batch_size)
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def compute_predict_speed(model: Any, images: np.ndarray, *, batch_size: int = 512) -> float:
     """Measure how many images per second ``model.predict`` handles.
 
@@ -534,7 +530,7 @@ def _measure_model(
         "pipeline_overhead_percent": 100 * (1 - pipeline_ips / synthetic_ips),
         "pipeline_cpu_us_per_image": 1e6 * pipeline_cpu,
         # The cores' time per trained image is cores / (images per second).
-        "pipeline_cpu_percent": 100 * pipeline_cpu * synthetic_ips / _cores(),
+        "pipeline_cpu_percent": 100 * pipeline_cpu * synthetic_ips / (doctor.usable_cores() or 1),
         "achieved_gflops": TRAINING_FLOPS_FACTOR * flops * synthetic_ips / 1e9,
         "predict_images_per_s": predict_ips,
     }
@@ -1001,7 +997,7 @@ def _machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = " ".join(line.split(":", 1)[1].split())
                 break
-    cores = _cores()
+    cores = doctor.usable_cores()
     return {
         "cpu": cpu,
         "cores": cores,

@@ -210,7 +210,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def _usable_cores() -> int | None:
+def usable_cores() -> int | None:
+    """The CPU cores this process may run on (its affinity), else ``os.cpu_count()``."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count()
@@ -220,7 +221,7 @@ def _check_cpu() -> Check:
     from cifar_utils import training
 
     flags = training._cpu_flags()
-    cores = _usable_cores()
+    cores = usable_cores()
     where = f"{_cpu_model()}, {cores if cores is not None else 'unknown number of'} cores"
     if not flags:
         return Check("cpu", "ok", f"{where}; instruction-set flags unknown (no /proc/cpuinfo)")
@@ -283,7 +284,7 @@ def _check_threads(tf: Any) -> Check:
         return Check("threads", "skip", "not checked: TensorFlow is not usable.")
     intra = tf.config.threading.get_intra_op_parallelism_threads()
     inter = tf.config.threading.get_inter_op_parallelism_threads()
-    cores = _usable_cores()
+    cores = usable_cores()
     detail = (
         f"intra-op: {intra or 'TensorFlow default (all cores)'}, "
         f"inter-op: {inter or 'TensorFlow default'}; "
