@@ -236,11 +236,11 @@ def whitening_kernel(images: Any, *, eps: float = 5e-4) -> np.ndarray:
     return filters.reshape(WHITENING_SIZE, WHITENING_SIZE, 3, WHITENING_FILTERS).astype(np.float32)
 
 
-def _bn_gelu(x, name: str):
+def _bn_gelu(x, name: str, bias_multiplier: float):
     x = layers.BatchNormalization(
         momentum=BN_MOMENTUM, epsilon=1e-5, center=False, scale=False, name=f"{name}_bn"
     )(x)
-    x = ScaledBias(BIAS_MULTIPLIER, name=f"{name}_bias")(x)
+    x = ScaledBias(bias_multiplier, name=f"{name}_bias")(x)
     return layers.Activation("gelu", name=f"{name}_gelu")(x)
 
 
@@ -249,6 +249,7 @@ def build_resnet(
     num_classes: int = 10,
     widths: Sequence[int] = (64, 128, 128),
     whitening_images: Any = None,
+    bias_multiplier: float = BIAS_MULTIPLIER,
     name: str = "resnet",
 ) -> keras.Model:
     """Build the residual network of ``03_resnet``.
@@ -275,6 +276,9 @@ def build_resnet(
         whitening_images: Normalised training images to compute the whitening filters
             from (a few thousand are enough). ``None`` leaves the frozen layer at its random
             initial values: fine for tests and for loading saved weights, not for training.
+        bias_multiplier: The batch-norm biases' :class:`ScaledBias` multiplier; 1 for an
+            optimiser that gives biases their own learning rate
+            (:class:`cifar_utils.optimizers.Muon`).
         name: Model name.
 
     Returns:
@@ -298,11 +302,11 @@ def build_resnet(
     for stage, width in enumerate(widths, start=1):
         x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"stage{stage}_conv")(x)
         x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
-        x = _bn_gelu(x, f"stage{stage}")
+        x = _bn_gelu(x, f"stage{stage}", bias_multiplier)
         y = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"stage{stage}_res_conv")(
             x
         )
-        y = _bn_gelu(y, f"stage{stage}_res")
+        y = _bn_gelu(y, f"stage{stage}_res", bias_multiplier)
         x = layers.Add(name=f"stage{stage}_skip")([x, y])
     x = layers.GlobalMaxPooling2D(name="pool")(x)
     x = layers.Dense(num_classes, use_bias=False, name="logits")(x)
