@@ -216,6 +216,14 @@ def test_resnet_batch_norm_has_no_scale_and_a_fast_bias():
     assert [bias.multiplier for bias in biases] == [1.0] + [models.BIAS_MULTIPLIER] * 4
 
 
+def test_resnet_bias_multiplier_is_a_parameter():
+    model = models.build_resnet(widths=(4, 8), bias_multiplier=1.0)
+    biases = _layers_of(model, models.ScaledBias)
+    assert [bias.multiplier for bias in biases] == [1.0] * 5  # the whitening bias stays 1
+    with pytest.raises(ValueError, match="multiplier"):
+        models.build_resnet(widths=(4,), bias_multiplier=0.0)
+
+
 # Whitening ----------------------------------------------------------------------------------
 
 
