@@ -991,16 +991,9 @@ def _machine() -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = " ".join(line.split(":", 1)[1].split())
-                break
-    cores = doctor.usable_cores()
     return {
-        "cpu": cpu,
-        "cores": cores,
+        "cpu": doctor.cpu_model(),
+        "cores": doctor.usable_cores(),
         "gpus": _gpus(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,

@@ -199,7 +199,8 @@ def _check_keras() -> Check:
 # --------------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what :mod:`platform` knows."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
@@ -222,7 +223,7 @@ def _check_cpu() -> Check:
 
     flags = training._cpu_flags()
     cores = usable_cores()
-    where = f"{_cpu_model()}, {cores if cores is not None else 'unknown number of'} cores"
+    where = f"{cpu_model()}, {cores if cores is not None else 'unknown number of'} cores"
     if not flags:
         return Check("cpu", "ok", f"{where}; instruction-set flags unknown (no /proc/cpuinfo)")
     shown = ", ".join(f"{flag} {'yes' if flag in flags else 'no'}" for flag in _CPU_FLAGS_SHOWN)
