@@ -17,11 +17,16 @@ Where the data comes from, first match wins (:func:`find_cifar10`):
 5. a download of the official archive into the cache, checked against its sha256.
 
 An archive is extracted once into ``default_data_dir() / "cifar-10-batches-py"``; later loads
-of the same archive read the extracted files. Everything read is checked: the pickles are
-read with an unpickler that can only rebuild numpy arrays (a file that tries to run code is
-refused), archive members that would land outside the cache are refused, and shapes, dtypes
-and labels are validated. Bad data raises :class:`CifarDataError` (a ``ValueError``) naming
-the file, what was wrong and what to do; missing data raises ``FileNotFoundError``.
+of the same archive read the extracted files. The extraction notes which archive the files
+came from and whether they are the official ones: the archive's own sha256 is
+:data:`OFFICIAL_SHA256`, or each of its eight files has its sha256 in
+:data:`OFFICIAL_MEMBER_SHA256` (a repackaged archive of the official files);
+:func:`compute_content_check` compares any copy the same way. Everything read is checked: the
+pickles are read with an unpickler that can only rebuild numpy arrays (a file that tries to
+run code is refused), archive members that would land outside the cache are refused, and
+shapes, dtypes and labels are validated. Bad data raises :class:`CifarDataError` (a
+``ValueError``) naming the file, what was wrong and what to do; missing data raises
+``FileNotFoundError``.
 
 Importing this module is cheap (numpy and the standard library only) and changes no global
 state.
@@ -41,12 +46,13 @@ import shutil
 import tarfile
 import tempfile
 import time
+import types
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 import numpy as np
 
@@ -69,6 +75,23 @@ CLASS_NAMES: tuple[str, ...] = (
 NUM_CLASSES = 10
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+"""sha256 of the official archive: a download is checked against it."""
+OFFICIAL_MEMBER_SHA256: Mapping[str, str] = types.MappingProxyType(
+    {
+        "data_batch_1": "54636561a3ce25bd3e19253c6b0d8538147b0ae398331ac4a2d86c6d987368cd",
+        "data_batch_2": "766b2cef9fbc745cf056b3152224f7cf77163b330ea9a15f9392beb8b89bc5a8",
+        "data_batch_3": "0f00d98ebfb30b3ec0ad19f9756dc2630b89003e10525f5e148445e82aa6a1f9",
+        "data_batch_4": "3f7bb240661948b8f4d53e36ec720d8306f5668bd0071dcb4e6c947f78e9682b",
+        "data_batch_5": "d91802434d8376bbaeeadf58a737e3a1b12ac839077e931237e0dcd43adcb154",
+        "test_batch": "f53d8d457504f7cff4ea9e021afcf0e0ad8e24a91f3fc42091b8adef61157831",
+        "batches.meta": "f962466ef690d46b226450fb9aadc74ba4bc64a76aa526b5827fe4bc5c7125cb",
+        "readme.html": "4d1c3fb199d6a183ae03f5162b469d7bc04edf2fad9547bd5f224271d52f98e5",
+    }
+)
+"""sha256 of each of the eight files in the official archive, keyed by the file's name inside
+``cifar-10-batches-py/``. They recognise the official content in a repackaged archive or an
+extracted folder (:func:`compute_content_check`); a download is still checked against
+:data:`OFFICIAL_SHA256`, the archive's own sum."""
 PATH_ENV_VAR = "CIFAR10_PATH"
 """Environment variable naming a local copy: a .tar.gz, a cifar-10-batches-py/ folder or its
 parent."""
@@ -83,6 +106,7 @@ META_NAME = "batches.meta"
 IMAGE_SHAPE = (32, 32, 3)
 
 _BATCH_FILE_NAMES = (*TRAIN_BATCH_NAMES, TEST_BATCH_NAME, META_NAME)
+_README_NAME = "readme.html"  # in the archive, but not needed: never extracted
 _PIXELS_PER_IMAGE = 32 * 32 * 3
 # Written inside the extracted folder: which archive the folder came from.
 _MARKER_NAME = ".cifar_utils_source.json"
@@ -342,6 +366,104 @@ def download_cifar10(
 
 
 # --------------------------------------------------------------------------------------
+# Recognising the official content
+# --------------------------------------------------------------------------------------
+
+Content = Literal["official archive", "official content", "not official"]
+"""How a copy compares with the official release (see :class:`ContentCheck`)."""
+# Stands for the sha256 of a member that appears twice in an archive: never official.
+_DUPLICATE_MEMBER = "appears twice"
+
+
+class ContentCheck(NamedTuple):
+    """How a copy of CIFAR-10 compares with the official release, file by file.
+
+    Attributes:
+        content: ``"official archive"`` (the archive's own sha256 is :data:`OFFICIAL_SHA256`),
+            ``"official content"`` (all eight files match :data:`OFFICIAL_MEMBER_SHA256`: a
+            repackaged archive or an extracted folder of the official release) or
+            ``"not official"``.
+        differing: Files present whose sha256 is not the official one, by name inside
+            ``cifar-10-batches-py/``, in the order of :data:`OFFICIAL_MEMBER_SHA256`.
+        missing: Official files that the copy lacks, same names and order.
+        archive_sha256: The archive's own sha256 (hex); ``None`` for an extracted folder.
+    """
+
+    content: Content
+    differing: tuple[str, ...]
+    missing: tuple[str, ...]
+    archive_sha256: str | None = None
+
+    @property
+    def official(self) -> bool:
+        """Whether the copy holds the official data: the official archive or its eight files."""
+        return self.content != "not official"
+
+
+def _content_check(
+    digests: Mapping[str, str],
+    archive_sha256: str | None = None,
+    *,
+    may_lack: tuple[str, ...] = (),
+) -> ContentCheck:
+    """Compare member sha256 sums (name inside the folder -> hex) with the official ones.
+
+    Members named in `may_lack` are not counted as missing when absent.
+    """
+    expected = OFFICIAL_MEMBER_SHA256  # looked up on each call: the tests replace it
+    missing = tuple(name for name in expected if name not in digests and name not in may_lack)
+    differing = tuple(
+        name for name in expected if name in digests and digests[name] != expected[name]
+    )
+    content: Content
+    if archive_sha256 == OFFICIAL_SHA256:
+        content = "official archive"
+    elif not missing and not differing:
+        content = "official content"
+    else:
+        content = "not official"
+    return ContentCheck(content, differing, missing, archive_sha256)
+
+
+def compute_content_check(path: str | os.PathLike[str]) -> ContentCheck:
+    """Compare a copy of CIFAR-10 with the official release, file by file.
+
+    The archive's own sha256 only recognises the official download; a repackaged archive
+    (new tar headers or gzip stream) or an extracted folder holding the very same files is
+    recognised here by the sha256 of each of its eight files (:data:`OFFICIAL_MEMBER_SHA256`).
+    Files other than those eight are ignored. Nothing is written.
+
+    Args:
+        path: An extracted ``cifar-10-batches-py/`` folder (the files directly inside it), or
+            an archive (``.tar.gz`` or ``.tar``, under any name), which is read in one
+            streaming pass that hashes the archive and each of its files without extracting
+            them (about 2 s for the 163 MiB archive).
+
+    Returns:
+        The comparison; for an archive, ``archive_sha256`` holds the archive's own sha256.
+
+    Raises:
+        FileNotFoundError: Nothing is at `path`.
+        CifarDataError: The archive is not a readable tar or tar.gz (truncated or corrupt).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return _content_check(
+            {
+                name: _file_sha256(path / name)
+                for name in OFFICIAL_MEMBER_SHA256
+                if (path / name).is_file()
+            }
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: expected {ARCHIVE_NAME} or an extracted {FOLDER_NAME}/ "
+            "folder. Check the path."
+        )
+    return _scan_archive(path, advice="Replace it with a good copy.")
+
+
+# --------------------------------------------------------------------------------------
 # Safe unpickling and validation of the batch files
 # --------------------------------------------------------------------------------------
 
@@ -548,10 +670,15 @@ class _HashingReader:
             pass
 
 
+def _name_parts(name: str) -> list[str]:
+    """The parts of a member's path, without empty and ``.`` parts (``\\`` counts as ``/``)."""
+    return [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+
+
 def _member_name(member: tarfile.TarInfo, archive: Path, advice: str) -> str:
     """Return the member's normalised name; refuse members that could escape the target."""
     name = member.name
-    parts = [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+    parts = _name_parts(name)
     why = None
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         why = "absolute path"
@@ -609,23 +736,74 @@ class _Prepend:
         return head + self._file.read(size - len(head))
 
 
-def _extract_archive(archive: Path, destination: Path, *, advice: str) -> str:
+def _copy_hashing(source: BinaryIO, out: BinaryIO | None) -> str:
+    """Read `source` to its end, writing it to `out` unless None; return its sha256 (hex)."""
+    digest = hashlib.sha256()
+    while chunk := source.read(_CHUNK_BYTES):
+        digest.update(chunk)
+        if out is not None:
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def _record(digests: dict[str, str], name: str, digest: str) -> None:
+    """Note a member's sha256; a member seen twice is never official."""
+    digests[name] = _DUPLICATE_MEMBER if name in digests else digest
+
+
+@contextlib.contextmanager
+def _archive_errors(archive: Path, advice: str) -> Iterator[None]:
+    """Turn what a truncated or corrupt archive raises into a CifarDataError naming it."""
+    try:
+        yield
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        # gzip.BadGzipFile is an OSError; other OSErrors (disk full, ...) pass through.
+        raise CifarDataError(
+            f"{archive}: not a valid {ARCHIVE_NAME} ({type(exc).__name__}: {exc}); the "
+            f"file is truncated or corrupt. {advice}"
+        ) from exc
+
+
+def _scan_archive(archive: Path, *, advice: str) -> ContentCheck:
+    """Hash `archive` and each official file in it in one streaming pass; write nothing."""
+    hashed = {f"{FOLDER_NAME}/{name}": name for name in OFFICIAL_MEMBER_SHA256}
+    digests: dict[str, str] = {}
+    with open(archive, "rb") as raw:
+        reader = _HashingReader(raw)
+        with _archive_errors(archive, advice):
+            with _open_tar_stream(reader) as tar:
+                for member in tar:
+                    short = hashed.get("/".join(_name_parts(member.name)))
+                    if short is not None and member.isreg():
+                        source = tar.extractfile(member)
+                        if source is not None:
+                            _record(digests, short, _copy_hashing(source, None))
+            reader.drain()
+    return _content_check(digests, reader.digest.hexdigest())
+
+
+def _extract_archive(archive: Path, destination: Path, *, advice: str) -> ContentCheck:
     """Extract the batch files of `archive` into ``destination / FOLDER_NAME``.
 
     Only the files the format needs are written, under names this function builds itself;
     every member is first checked (ours, then tarfile's ``data`` filter where available).
+    Each file of the official release (readme.html too, which is not written) is hashed as
+    it streams past, so the same single pass tells whether the content is the official one.
 
     Returns:
-        The archive's sha256 (hex), computed while reading it.
+        The comparison with the official release; its ``archive_sha256`` is the archive's
+        sha256, computed while reading it.
     """
     target = destination / FOLDER_NAME
     target.mkdir()
     wanted = {f"{FOLDER_NAME}/{name}": name for name in _BATCH_FILE_NAMES}
+    hashed = {f"{FOLDER_NAME}/{name}": name for name in OFFICIAL_MEMBER_SHA256}
     written: set[str] = set()
+    digests: dict[str, str] = {}
     data_filter = getattr(tarfile, "data_filter", None)  # Python >= 3.10.12 / 3.11.4
     with open(archive, "rb") as raw:
         reader = _HashingReader(raw)
-        try:
+        with _archive_errors(archive, advice):
             with _open_tar_stream(reader) as tar:
                 for member in tar:
                     name = _member_name(member, archive, advice)
@@ -639,7 +817,13 @@ def _extract_archive(archive: Path, destination: Path, *, advice: str) -> str:
                             ) from exc
                     short = wanted.get(name)
                     if short is None:
-                        continue  # readme.html, folders, anything else: not needed
+                        # readme.html: hashed, not written. Folders, anything else: skipped.
+                        other = hashed.get(name)
+                        if other is not None and member.isreg():
+                            source = tar.extractfile(member)
+                            if source is not None:
+                                _record(digests, other, _copy_hashing(source, None))
+                        continue
                     if not member.isreg():
                         raise CifarDataError(
                             f"{archive}: member {member.name!r} is not a regular file. {advice}"
@@ -657,17 +841,9 @@ def _extract_archive(archive: Path, destination: Path, *, advice: str) -> str:
                     if source is None:  # pragma: no cover - regular files always have data
                         raise CifarDataError(f"{archive}: cannot read {member.name!r}. {advice}")
                     with open(target / short, "wb") as out:
-                        shutil.copyfileobj(source, out, _CHUNK_BYTES)
+                        _record(digests, short, _copy_hashing(source, out))
                     written.add(short)
             reader.drain()
-        except CifarDataError:
-            raise
-        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            # gzip.BadGzipFile is an OSError; other OSErrors (disk full, ...) pass through.
-            raise CifarDataError(
-                f"{archive}: not a valid {ARCHIVE_NAME} ({type(exc).__name__}: {exc}); the "
-                f"file is truncated or corrupt. {advice}"
-            ) from exc
     missing = [
         f"{FOLDER_NAME}/{n}" for n in (*TRAIN_BATCH_NAMES, TEST_BATCH_NAME) if n not in written
     ]
@@ -676,15 +852,20 @@ def _extract_archive(archive: Path, destination: Path, *, advice: str) -> str:
             f"{archive}: the archive has no {', '.join(missing)}; it is incomplete or not the "
             f"CIFAR-10 python version. {advice}"
         )
-    return reader.digest.hexdigest()
+    return _content_check(digests, reader.digest.hexdigest())
 
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:
+    """The marker the loader wrote in `folder`, or None if there is none or it is damaged.
+
+    A marker written before the content was recorded (no ``content`` field), or with a
+    damaged one, is still valid: :func:`_marker_content` then returns None (unknown).
+    """
     try:
         marker = json.loads((folder / _MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    types = {
+    field_types = {
         "format": int,
         "archive": str,
         "size": int,
@@ -693,7 +874,7 @@ def _read_marker(folder: Path) -> dict[str, Any] | None:
         "sha256": str,
     }
     if not isinstance(marker, dict) or any(
-        not isinstance(marker.get(key), kind) for key, kind in types.items()
+        not isinstance(marker.get(key), kind) for key, kind in field_types.items()
     ):
         return None
     if marker["format"] != _MARKER_FORMAT:
@@ -701,9 +882,31 @@ def _read_marker(folder: Path) -> dict[str, Any] | None:
     return marker
 
 
-def _write_marker(folder: Path, archive: Path, stat: os.stat_result, sha256: str) -> None:
-    """Record in `folder` that it holds the files of `archive` (as it was at `stat`)."""
-    marker = {
+def _marker_content(marker: Mapping[str, Any]) -> ContentCheck | None:
+    """What the marker recorded about the archive's content; None if it recorded nothing."""
+    content = marker.get("content")
+    lists = [marker.get("differing"), marker.get("missing")]
+    if content not in ("official archive", "official content", "not official") or not all(
+        isinstance(names, list) and all(isinstance(name, str) for name in names) for names in lists
+    ):
+        return None
+    differing, missing = (tuple(names) for names in lists)
+    return ContentCheck(content, differing, missing, marker["sha256"])
+
+
+def _write_marker(
+    folder: Path,
+    archive: Path,
+    stat: os.stat_result,
+    sha256: str,
+    content: ContentCheck | None,
+) -> None:
+    """Record in `folder` that it holds the files of `archive` (as it was at `stat`).
+
+    `content` (None: unknown, as in markers written before it was recorded) adds whether
+    the archive holds the official content: ``content``, ``differing`` and ``missing``.
+    """
+    marker: dict[str, Any] = {
         "format": _MARKER_FORMAT,
         "archive": str(archive),
         "size": stat.st_size,
@@ -711,8 +914,32 @@ def _write_marker(folder: Path, archive: Path, stat: os.stat_result, sha256: str
         "checked_ns": time.time_ns(),
         "sha256": sha256,
     }
+    if content is not None:
+        marker["content"] = content.content
+        marker["differing"] = list(content.differing)
+        marker["missing"] = list(content.missing)
     with files.atomic_path(folder / _MARKER_NAME) as temporary:
         temporary.write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+
+
+def _cache_content(folder: Path, marker: Mapping[str, Any]) -> ContentCheck:
+    """How the archive that the cache `folder` was extracted from compares with the official one.
+
+    Read from the marker when it recorded it. A marker written before the content was
+    recorded gives its archive's sha256 only: unless that is the official one, the extracted
+    files are hashed instead (readme.html, which the loader does not extract, may be absent).
+    """
+    recorded = _marker_content(marker)
+    if recorded is not None:
+        return recorded
+    if marker["sha256"] == OFFICIAL_SHA256:
+        return ContentCheck("official archive", (), (), marker["sha256"])
+    digests = {
+        name: _file_sha256(folder / name)
+        for name in OFFICIAL_MEMBER_SHA256
+        if (folder / name).is_file()
+    }
+    return _content_check(digests, marker["sha256"], may_lack=(_README_NAME,))
 
 
 def _cache_matches(cache: Path, archive: Path) -> bool:
@@ -738,7 +965,7 @@ def _cache_matches(cache: Path, archive: Path) -> bool:
     if _file_sha256(archive) != marker["sha256"]:
         return False
     with contextlib.suppress(OSError):
-        _write_marker(cache, archive, stat, marker["sha256"])
+        _write_marker(cache, archive, stat, marker["sha256"], _marker_content(marker))
     return True
 
 
@@ -796,7 +1023,7 @@ def _load_batches(path: str | os.PathLike[str] | None, *, download: bool) -> _Ba
     scratch = Path(tempfile.mkdtemp(prefix=".cifar-10-extract-", dir=data_dir))
     try:
         stat = archive.stat()
-        sha256 = _extract_archive(archive, scratch, advice=archive_advice)
+        content = _extract_archive(archive, scratch, advice=archive_advice)
         extracted = scratch / FOLDER_NAME
         # Validate before installing, so the cache only ever holds files that loaded.
         batches = _read_folder(
@@ -804,7 +1031,8 @@ def _load_batches(path: str | os.PathLike[str] | None, *, download: bool) -> _Ba
             name_of=lambda name: f"{archive} (member {FOLDER_NAME}/{name})",
             advice=archive_advice,
         )
-        _write_marker(extracted, archive, stat, sha256)
+        sha256 = content.archive_sha256 or ""  # always set for an archive
+        _write_marker(extracted, archive, stat, sha256, content)
         _install(extracted, cache, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -825,8 +1053,8 @@ def load_cifar10(
         path: ``cifar-10-python.tar.gz``, an extracted ``cifar-10-batches-py/`` folder or the
             folder holding either; ``None`` searches as :func:`find_cifar10` does. An archive
             is extracted once, safely, into ``default_data_dir() / "cifar-10-batches-py"``
-            (with a note of which archive it came from); later loads of the same archive
-            read the extracted files.
+            (with a note of which archive it came from and whether its files are the
+            official ones); later loads of the same archive read the extracted files.
         download: When nothing is found (and neither `path` nor ``$CIFAR10_PATH`` is given),
             download the official archive into :func:`default_data_dir` (163 MiB).
 

@@ -8,8 +8,9 @@ Run it from the project's environment::
 It reports the Python, TensorFlow and Keras versions (and whether Keras 3 is in use), the
 CPU features that matter for speed (AVX2, AVX-512, AVX512_BF16, AMX) and the GPUs, the
 precision and threads the notebooks will use, whether Graphviz is there for model plots,
-where the dataset will be loaded from and whether it is present and verified, and the free
-disk space.
+where the dataset will be loaded from and whether it holds the official files (the official
+archive, or its eight files in a repackaged archive or an extracted folder, each checked
+against its official sha256), and the free disk space.
 
 Each line starts with ``[ok]``, ``[warn]`` (works, but read the advice), ``[FAIL]`` (a
 requirement is missing or too old; the advice says how to fix it) or ``[skip]`` (nothing to
@@ -37,7 +38,10 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import cifar_utils.data
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -340,11 +344,22 @@ def _size(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:.0f} MiB"
 
 
-def _hash_verdict(
-    sha256: str, source: Path, data: ModuleType, what: str
-) -> tuple[Status, str, str]:
-    if sha256 == data.OFFICIAL_SHA256:
-        return "ok", f"{what} matches the official archive", ""
+def _differences(content: cifar_utils.data.ContentCheck) -> str:
+    """Name the files of a copy that are not the official ones, e.g. for the report."""
+    parts = []
+    if content.differing:
+        one = len(content.differing) == 1
+        parts.append(
+            f"{', '.join(content.differing)} differ{'s' if one else ''} from the official "
+            f"file{'' if one else 's'}"
+        )
+    if content.missing:
+        one = len(content.missing) == 1
+        parts.append(f"{', '.join(content.missing)} {'is' if one else 'are'} missing")
+    return "; ".join(parts)
+
+
+def _not_official_advice(source: Path, data: ModuleType) -> str:
     if os.environ.get(data.PATH_ENV_VAR):
         remedy = f"unset ${data.PATH_ENV_VAR}"
     else:
@@ -354,16 +369,87 @@ def _hash_verdict(
             doomed.append(cached_archive)  # else the loader would extract it again
         remedy = f"delete {' and '.join(map(str, doomed))} (keep a copy if you need it)"
     return (
-        "warn",
-        f"{what} ({sha256}) differs from the official archive's sha256 (a local copy / "
-        "re-encoded mirror?).",
         "Fine if you chose this copy on purpose; results may differ slightly from the "
         f"official data. To use the official archive, {remedy}: load_cifar10() then "
-        "downloads it and checks its sha256.",
+        "downloads it and checks its sha256."
+    )
+
+
+def _broken_advice(source: Path, data: ModuleType) -> str:
+    if os.environ.get(data.PATH_ENV_VAR):
+        return f"Point ${data.PATH_ENV_VAR} at a complete copy, or unset it."
+    return (
+        f"Delete {source}: the loader then extracts or downloads the data again. Or set "
+        f"{data.PATH_ENV_VAR} to a good copy of {data.ARCHIVE_NAME}."
+    )
+
+
+def _content_verdict(
+    content: cifar_utils.data.ContentCheck,
+    source: Path,
+    data: ModuleType,
+    marker: dict[str, Any] | None,
+) -> tuple[Status, str, str]:
+    """The dataset check's verdict on a copy that has every batch file (see `_check_dataset`).
+
+    `marker` is the note the loader wrote in its cache folder, None for any other copy.
+    """
+    if marker is not None:  # the loader's cache: say which archive it came from
+        origin = f"all 6 batch files present; extracted from {marker['archive']}"
+        if content.content == "official archive":
+            return "ok", f"{origin}, whose sha256 matches the official archive", ""
+        if content.content == "official content":
+            return (
+                "ok",
+                f"official CIFAR-10 content, extracted folder: {origin}, a repackaged archive "
+                "of the official files",
+                "",
+            )
+        what = f"{origin}, whose sha256 ({content.archive_sha256})"
+    elif source.is_dir():
+        if content.official:
+            return (
+                "ok",
+                "official CIFAR-10 content, extracted folder: its "
+                f"{len(data.OFFICIAL_MEMBER_SHA256)} files match the official ones",
+                "",
+            )
+        return (
+            "warn",
+            "all 6 batch files present, but not the official CIFAR-10 content: "
+            f"{_differences(content)}.",
+            _not_official_advice(source, data),
+        )
+    else:
+        if content.content == "official archive":
+            return "ok", "sha256 matches the official archive", ""
+        if content.content == "official content":
+            return (
+                "ok",
+                "official CIFAR-10 content, repackaged archive: its "
+                f"{len(data.OFFICIAL_MEMBER_SHA256)} files match the official ones, though the "
+                "archive's own sha256 differs",
+                "",
+            )
+        what = f"sha256 ({content.archive_sha256})"
+    return (
+        "warn",
+        f"{what} differs from the official archive's sha256 (a local copy / re-encoded "
+        f"mirror?), and not all its files are the official ones: {_differences(content)}.",
+        _not_official_advice(source, data),
     )
 
 
 def _check_dataset() -> list[Check]:
+    """Where the dataset will be loaded from, and whether it holds the official files.
+
+    An archive is read in one pass that hashes it and each file in it: its own sha256 is the
+    official one ("matches the official archive"), or its eight files are ("official CIFAR-10
+    content, repackaged archive"), or a warning names the files that differ or are missing
+    (a missing batch file fails: loading would). An extracted folder is judged by its files
+    ("official CIFAR-10 content, extracted folder"); the loader's own cache by the note it
+    wrote when extracting (from an older loader: by hashing the extracted files).
+    """
     from cifar_utils import data
 
     from_env = os.environ.get(data.PATH_ENV_VAR)
@@ -399,41 +485,33 @@ def _check_dataset() -> list[Check]:
         ]
 
     origin = _origin(source, data)
+    batch_names = (*data.TRAIN_BATCH_NAMES, data.TEST_BATCH_NAME)
     if source.is_dir():
         found = Check("dataset", "ok", f"extracted folder {source} ({origin})")
-        names = (*data.TRAIN_BATCH_NAMES, data.TEST_BATCH_NAME)
-        missing = [name for name in names if not (source / name).is_file()]
+        missing = [name for name in batch_names if not (source / name).is_file()]
         if missing:
-            return [
-                found,
-                Check(
-                    "dataset check",
-                    "fail",
-                    f"{source} lacks {', '.join(missing)}: loading fails.",
-                    f"Point ${data.PATH_ENV_VAR} at a complete copy, or unset it."
-                    if from_env
-                    else f"Delete {source}: the loader then extracts or downloads the data "
-                    f"again. Or set {data.PATH_ENV_VAR} to a good copy of {data.ARCHIVE_NAME}.",
-                ),
-            ]
+            detail = f"{source} lacks {', '.join(missing)}: loading fails."
+            advice = _broken_advice(source, data)
+            return [found, Check("dataset check", "fail", detail, advice)]
         marker = data._read_marker(source)
         if marker is None:
-            return [
-                found,
-                Check(
-                    "dataset check",
-                    "ok",
-                    "all 6 batch files present (an extracted folder has no official checksum; "
-                    "the contents are validated when loaded)",
-                ),
-            ]
-        what = f"all 6 batch files present; extracted from {marker['archive']}, whose sha256"
-        status, detail, advice = _hash_verdict(marker["sha256"], source, data, what)
-        return [found, Check("dataset check", status, detail, advice)]
-
-    found = Check("dataset", "ok", f"archive {source}, {_size(source)} ({origin})")
-    sha256 = data._file_sha256(source)
-    status, detail, advice = _hash_verdict(sha256, source, data, "sha256")
+            content = data.compute_content_check(source)
+        else:
+            content = data._cache_content(source, marker)
+    else:
+        found = Check("dataset", "ok", f"archive {source}, {_size(source)} ({origin})")
+        marker = None
+        try:
+            content = data.compute_content_check(source)
+        except data.CifarDataError as exc:
+            advice = _broken_advice(source, data)
+            return [found, Check("dataset check", "fail", f"loading fails: {exc}", advice)]
+        missing = [name for name in batch_names if name in content.missing]
+        if missing:
+            detail = f"{source} lacks {', '.join(missing)}: loading fails."
+            advice = _broken_advice(source, data)
+            return [found, Check("dataset check", "fail", detail, advice)]
+    status, detail, advice = _content_verdict(content, source, data, marker)
     return [found, Check("dataset check", status, detail, advice)]
 
 
@@ -488,8 +566,10 @@ def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]
 def run_checks() -> list[Check]:
     """Run every check, in report order.
 
-    Imports TensorFlow and Keras (a few seconds) and hashes the dataset archive if there is
-    one (about a second for the 163 MiB archive). Nothing is downloaded or written.
+    Imports TensorFlow and Keras (a few seconds) and hashes the dataset: an archive and each
+    file in it in one pass (about 2 s for the 163 MiB archive), or the files of an extracted
+    folder (the loader's own cache is judged by the note it wrote when extracting). Nothing
+    is downloaded or written.
 
     Returns:
         The checks: python, tensorflow, keras, cpu, gpu, precision, threads, graphviz,

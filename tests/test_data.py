@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import os
 import pickle
 import subprocess
@@ -392,6 +393,265 @@ def test_damaged_cache_says_to_delete_it(make_cifar_archive, cifar_env) -> None:
     with pytest.raises(data.CifarDataError, match="Delete the cache folder") as info:
         data.load_cifar10(archive)
     assert str(batch) in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# Recognising the official content
+# --------------------------------------------------------------------------------------
+
+_REAL_PATH = os.environ.get("CIFAR10_PATH", "")  # read before the fixtures unset it
+needs_real_archive = pytest.mark.skipif(
+    not _REAL_PATH or not Path(_REAL_PATH).is_file(),
+    reason="set CIFAR10_PATH to the real cifar-10-python.tar.gz to run",
+)
+
+
+def _member_sums(**make_files_args) -> dict[str, str]:
+    """sha256 of each file the synthetic writer writes for these make_files arguments."""
+    files = encode_files(make_files(**make_files_args))
+    return {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+
+
+@pytest.fixture
+def official_synthetic(monkeypatch) -> dict[str, str]:
+    """Make the files of make_cifar_archive()'s default set the "official" ones."""
+    sums = _member_sums(n_per_batch=10, n_test=10, seed=0)
+    monkeypatch.setattr(data, "OFFICIAL_MEMBER_SHA256", sums)
+    return sums
+
+
+def _marker(cache: Path) -> dict:
+    return json.loads((cache / FOLDER_NAME / ".cifar_utils_source.json").read_text())
+
+
+ALL_MEMBERS = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+    "readme.html",
+)
+OTHER_BATCH_2 = make_files(n_per_batch=10, n_test=10, seed=1)["data_batch_2"]
+
+
+def test_official_member_table() -> None:
+    assert tuple(data.OFFICIAL_MEMBER_SHA256) == ALL_MEMBERS
+    assert all(
+        len(digest) == 64 and int(digest, 16) >= 0
+        for digest in data.OFFICIAL_MEMBER_SHA256.values()
+    )
+    assert len(set(data.OFFICIAL_MEMBER_SHA256.values())) == 8
+    assert data.OFFICIAL_MEMBER_SHA256["data_batch_1"] == (
+        "54636561a3ce25bd3e19253c6b0d8538147b0ae398331ac4a2d86c6d987368cd"
+    )
+    with pytest.raises(TypeError):
+        data.OFFICIAL_MEMBER_SHA256["data_batch_1"] = "0" * 64  # read-only
+
+
+def test_synthetic_copies_are_not_official(make_cifar_archive) -> None:
+    archive = make_cifar_archive()
+    folder = make_cifar_archive(folder=True, name="extracted")
+    from_archive = data.compute_content_check(archive)
+    from_folder = data.compute_content_check(folder)
+    assert from_archive == ("not official", ALL_MEMBERS, (), _sha256(archive))
+    assert from_folder == ("not official", ALL_MEMBERS, (), None)
+    assert not from_archive.official and not from_folder.official
+
+
+def test_repackaged_official_files_are_recognised(make_cifar_archive, official_synthetic):
+    # The same files in a plain tar, and in a folder: other archive bytes, same content.
+    archive = make_cifar_archive()
+    plain = make_cifar_archive(compress=False, name="repackaged.tar")
+    folder = make_cifar_archive(folder=True, name="extracted")
+    assert _sha256(archive) != _sha256(plain)
+    for path in (archive, plain):
+        check = data.compute_content_check(path)
+        assert check == ("official content", (), (), _sha256(path))
+        assert check.official
+    assert data.compute_content_check(folder) == ("official content", (), (), None)
+    assert data.compute_content_check(str(folder)).official
+
+
+def test_the_official_archive_is_named_as_such(make_cifar_archive, monkeypatch) -> None:
+    archive = make_cifar_archive()
+    monkeypatch.setattr(data, "OFFICIAL_SHA256", _sha256(archive))
+    check = data.compute_content_check(archive)
+    assert check.content == "official archive" and check.official
+
+
+def test_one_different_file_is_named(make_cifar_archive, official_synthetic) -> None:
+    archive = make_cifar_archive(files={"data_batch_2": OTHER_BATCH_2})
+    folder = make_cifar_archive(folder=True, name="extracted", files={"test_batch": b"x"})
+    assert data.compute_content_check(archive)[:3] == ("not official", ("data_batch_2",), ())
+    assert data.compute_content_check(folder)[:3] == ("not official", ("test_batch",), ())
+
+
+def test_missing_files_are_named(make_cifar_archive, official_synthetic, tmp_path) -> None:
+    archive = make_cifar_archive(files={"batches.meta": None})
+    folder = make_cifar_archive(folder=True, name="extracted", files={"data_batch_3": None})
+    assert data.compute_content_check(archive)[:3] == ("not official", (), ("batches.meta",))
+    assert data.compute_content_check(folder)[:3] == ("not official", (), ("data_batch_3",))
+    # The synthetic writer always adds readme.html: leave it out by hand.
+    files = encode_files(make_files(n_per_batch=10, n_test=10))
+    del files["readme.html"]
+    no_readme = write_tar(tmp_path / "no_readme.tar.gz", archive_members(files))
+    assert data.compute_content_check(no_readme)[:3] == ("not official", (), ("readme.html",))
+
+
+def test_a_file_that_appears_twice_is_not_official(tmp_path, official_synthetic) -> None:
+    files = encode_files(make_files(n_per_batch=10, n_test=10))
+    members = archive_members(files)
+    members.append(file_member(f"{FOLDER_NAME}/readme.html", files["readme.html"]))
+    archive = write_tar(tmp_path / "twice.tar.gz", members)
+    assert data.compute_content_check(archive)[:3] == ("not official", ("readme.html",), ())
+
+
+def test_content_check_of_nothing_or_of_a_broken_archive(tmp_path, make_cifar_archive) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        data.compute_content_check(tmp_path / "missing.tar.gz")
+    broken = make_cifar_archive()
+    broken.write_bytes(broken.read_bytes()[:-100])
+    with pytest.raises(data.CifarDataError, match="truncated or corrupt"):
+        data.compute_content_check(broken)
+
+
+MARKED_CASES = {
+    "official content": ({}, "official content", [], []),
+    "one file differs": ({"data_batch_2": OTHER_BATCH_2}, "not official", ["data_batch_2"], []),
+    "meta missing": ({"batches.meta": None}, "not official", [], ["batches.meta"]),
+}
+
+
+@pytest.mark.parametrize("case", MARKED_CASES, ids=list(MARKED_CASES))
+def test_extraction_records_the_content_in_one_pass(
+    make_cifar_archive, cifar_env, official_synthetic, monkeypatch, case
+) -> None:
+    files, content, differing, missing = MARKED_CASES[case]
+    archive = make_cifar_archive(files=files)
+    with monkeypatch.context() as patch:
+        # The files are hashed while they are extracted: no second read of anything.
+        patch.setattr(data, "_scan_archive", _fail_extraction)
+        patch.setattr(data, "_file_sha256", _fail_extraction)
+        data.load_cifar10(archive)
+    marker = _marker(cifar_env)
+    assert marker["sha256"] == _sha256(archive)
+    assert (marker["content"], marker["differing"], marker["missing"]) == (
+        content,
+        differing,
+        missing,
+    )
+    cache = cifar_env / FOLDER_NAME
+    recorded = data._cache_content(cache, data._read_marker(cache))
+    assert recorded == data.compute_content_check(archive)
+
+
+def test_extraction_records_the_official_archive(make_cifar_archive, cifar_env, monkeypatch):
+    archive = make_cifar_archive()
+    monkeypatch.setattr(data, "OFFICIAL_SHA256", _sha256(archive))
+    data.load_cifar10(archive)
+    assert _marker(cifar_env)["content"] == "official archive"
+
+
+def test_extraction_records_a_copy_that_is_not_official(make_cifar_archive, cifar_env):
+    data.load_cifar10(make_cifar_archive())
+    marker = _marker(cifar_env)
+    assert (marker["content"], marker["differing"], marker["missing"]) == (
+        "not official",
+        list(ALL_MEMBERS),
+        [],
+    )
+
+
+def test_refreshed_marker_keeps_the_content(make_cifar_archive, cifar_env, official_synthetic):
+    archive = make_cifar_archive()
+    data.load_cifar10(archive)
+    copy = archive.parent / "copy" / "cifar-10-python.tar.gz"
+    copy.parent.mkdir()
+    copy.write_bytes(archive.read_bytes())
+    data.load_cifar10(copy)  # same sha256: the cache is kept and its marker rewritten
+    marker = _marker(cifar_env)
+    assert marker["archive"] == str(copy.resolve())
+    assert (marker["content"], marker["differing"], marker["missing"]) == (
+        "official content",
+        [],
+        [],
+    )
+
+
+def _make_legacy(cache: Path) -> None:
+    """Rewrite the cache's marker as a loader from before the content was recorded did."""
+    path = cache / FOLDER_NAME / ".cifar_utils_source.json"
+    marker = json.loads(path.read_text())
+    for key in ("content", "differing", "missing"):
+        del marker[key]
+    path.write_text(json.dumps(marker))
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_marker_without_the_content_still_works(
+    make_cifar_archive, cifar_env, monkeypatch, official
+) -> None:
+    archive = make_cifar_archive(seed=0 if official else 1)
+    old = 1_500_000_000_000_000_000
+    os.utime(archive, ns=(old, old))
+    monkeypatch.setattr(data, "OFFICIAL_MEMBER_SHA256", _member_sums(n_per_batch=10, n_test=10))
+    data.load_cifar10(archive)
+    _make_legacy(cifar_env)
+    cache = cifar_env / FOLDER_NAME
+    marker = data._read_marker(cache)
+    assert marker is not None and data._marker_content(marker) is None
+    # Still the cache of this archive: not extracted again.
+    with monkeypatch.context() as patch:
+        patch.setattr(data, "_extract_archive", _fail_extraction)
+        data.load_cifar10(archive)
+    # Computed from the extracted files instead; the cache has no readme.html, by design.
+    assert not (cache / "readme.html").exists()
+    content = data._cache_content(cache, marker)
+    if official:
+        assert content == ("official content", (), (), _sha256(archive))
+    else:
+        # Another seed: other images, same batches.meta; readme.html is not in the cache.
+        assert content == ("not official", ALL_MEMBERS[:6], (), _sha256(archive))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"content": "maybe"},
+        {"differing": "data_batch_1"},
+        {"missing": [1]},
+    ],
+)
+def test_damaged_content_fields_count_as_unknown(make_cifar_archive, cifar_env, damage) -> None:
+    data.load_cifar10(make_cifar_archive())
+    path = cifar_env / FOLDER_NAME / ".cifar_utils_source.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **damage}))
+    marker = data._read_marker(cifar_env / FOLDER_NAME)
+    assert marker is not None and data._marker_content(marker) is None
+
+
+def test_download_still_needs_the_official_archive(
+    make_cifar_archive, tmp_path, official_synthetic
+):
+    # Official content in a repackaged archive is recognised, but never downloaded as the
+    # official archive: the download checks the archive's own sha256.
+    source = make_cifar_archive(name="mirror/cifar-10-python.tar.gz")
+    assert data.compute_content_check(source).content == "official content"
+    with pytest.raises(data.ChecksumError, match=data.OFFICIAL_SHA256):
+        data.download_cifar10(tmp_path / "target", url=source.as_uri(), progress=False)
+    assert not (tmp_path / "target" / "cifar-10-python.tar.gz").exists()
+
+
+@pytest.mark.real_data
+@needs_real_archive
+def test_real_archive_holds_the_official_files() -> None:
+    check = data.compute_content_check(_REAL_PATH)
+    assert check.official, check
+    assert check.differing == () and check.missing == ()
+    assert check.archive_sha256 == _sha256(Path(_REAL_PATH))
 
 
 # --------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Problems are faked with monkeypatch (an old version number, a missing program, a module
 that cannot be imported), never by uninstalling anything. The autouse fixture isolates the
-data locations, so no test reads or hashes the real archive.
+data locations, so no test reads or hashes the real archive, except the one marked
+``real_data`` (it runs when ``CIFAR10_PATH`` points to the archive). "Official" files are
+faked by putting the synthetic files' sha256 sums into ``data.OFFICIAL_MEMBER_SHA256``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,8 +25,11 @@ from typing import Any
 import keras
 import pytest
 import tensorflow as tf
+from synthetic import encode_files, make_files
 
 from cifar_utils import data, doctor
+
+_REAL_PATH = os.environ.get("CIFAR10_PATH", "")  # read before the autouse fixture unsets it
 
 NAMES = [
     "python",
@@ -276,16 +282,30 @@ def test_cifar10_path_to_nothing_fails(
     assert out.splitlines()[-1] == "1 required check(s) failed: dataset"
 
 
-def _fake_archive(directory: Path) -> tuple[Path, str]:
-    archive = directory / "cifar-10-python.tar.gz"
-    archive.write_bytes(b"not really an archive")  # only hashed, never opened
-    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+def test_archive_that_is_not_a_tar_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"not really an archive")
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+
+    code, out = _run_main(capsys)
+
+    assert code == 1
+    check = _by_name(doctor.run_checks())["dataset check"]
+    assert check.status == "fail"
+    assert check.detail.startswith(f"loading fails: {archive}: not a valid")
+    assert check.advice == "Point $CIFAR10_PATH at a complete copy, or unset it."
+    assert out.splitlines()[-1] == "1 required check(s) failed: dataset check"
 
 
 def test_archive_with_another_hash_warns_naming_the_mismatch(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
+    make_cifar_archive: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    archive, sha256 = _fake_archive(tmp_path)
+    archive = make_cifar_archive()
+    sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
     monkeypatch.setenv("CIFAR10_PATH", str(archive))
 
     code, _ = _run_main(capsys)
@@ -299,29 +319,141 @@ def test_archive_with_another_hash_warns_naming_the_mismatch(
     assert check.status == "warn"
     assert sha256 in check.detail
     assert "differs from the official archive's sha256" in check.detail
+    # Synthetic files: none is an official one.
+    assert check.detail.endswith(
+        "not all its files are the official ones: data_batch_1, data_batch_2, data_batch_3, "
+        "data_batch_4, data_batch_5, test_batch, batches.meta, readme.html differ from the "
+        "official files."
+    )
     assert "unset $CIFAR10_PATH" in check.advice
 
 
 def test_archive_with_the_official_hash_is_verified(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, make_cifar_archive: Callable[..., Path]
 ) -> None:
-    archive, sha256 = _fake_archive(tmp_path)
+    archive = make_cifar_archive()
     monkeypatch.setenv("CIFAR10_PATH", str(archive))
-    monkeypatch.setattr(data, "OFFICIAL_SHA256", sha256)
+    monkeypatch.setattr(data, "OFFICIAL_SHA256", hashlib.sha256(archive.read_bytes()).hexdigest())
 
     check = _by_name(doctor.run_checks())["dataset check"]
 
     assert check == doctor.Check("dataset check", "ok", "sha256 matches the official archive")
 
 
-def test_complete_folder_is_verified(monkeypatch: pytest.MonkeyPatch, synthetic_dir: Path) -> None:
+def _official(monkeypatch: pytest.MonkeyPatch, **make_files_args: int) -> None:
+    """Make these synthetic files (make_cifar_archive's default set) the "official" ones."""
+    args = {"n_per_batch": 10, "n_test": 10, "seed": 0, **make_files_args}
+    files = encode_files(make_files(**args))
+    sums = {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    monkeypatch.setattr(data, "OFFICIAL_MEMBER_SHA256", sums)
+
+
+OTHER_BATCH_2 = make_files(n_per_batch=10, n_test=10, seed=1)["data_batch_2"]
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_repackaged_archive_of_the_official_files_is_verified(
+    monkeypatch: pytest.MonkeyPatch,
+    make_cifar_archive: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    compress: bool,
+) -> None:
+    archive = make_cifar_archive(compress=compress)
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+    _official(monkeypatch)
+
+    code, out = _run_main(capsys)
+
+    assert code == 0
+    assert "[ok]   dataset check  official CIFAR-10 content, repackaged archive: " in out
+    check = _by_name(doctor.run_checks())["dataset check"]
+    assert check == doctor.Check(
+        "dataset check",
+        "ok",
+        "official CIFAR-10 content, repackaged archive: its 8 files match the official ones, "
+        "though the archive's own sha256 differs",
+    )
+
+
+def test_archive_with_one_different_file_warns_naming_it(
+    monkeypatch: pytest.MonkeyPatch, make_cifar_archive: Callable[..., Path]
+) -> None:
+    archive = make_cifar_archive(files={"data_batch_2": OTHER_BATCH_2})
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+    _official(monkeypatch)
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "warn"
+    assert check.detail.endswith(
+        "not all its files are the official ones: data_batch_2 differs from the official file."
+    )
+    assert "unset $CIFAR10_PATH" in check.advice
+
+
+def test_archive_without_meta_warns_naming_it(
+    monkeypatch: pytest.MonkeyPatch, make_cifar_archive: Callable[..., Path]
+) -> None:
+    # Loading works without batches.meta, but the content is not the official one.
+    archive = make_cifar_archive(files={"batches.meta": None, "data_batch_2": OTHER_BATCH_2})
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+    _official(monkeypatch)
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "warn"
+    assert check.detail.endswith(
+        ": data_batch_2 differs from the official file; batches.meta is missing."
+    )
+
+
+def test_archive_without_a_batch_fails_naming_it(
+    monkeypatch: pytest.MonkeyPatch, make_cifar_archive: Callable[..., Path]
+) -> None:
+    archive = make_cifar_archive(files={"data_batch_3": None})
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+    _official(monkeypatch)
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "fail"
+    assert check.detail == f"{archive} lacks data_batch_3: loading fails."
+    assert check.advice == "Point $CIFAR10_PATH at a complete copy, or unset it."
+
+
+def test_folder_of_the_official_files_is_verified(
+    monkeypatch: pytest.MonkeyPatch, synthetic_dir: Path
+) -> None:
     monkeypatch.setenv("CIFAR10_PATH", str(synthetic_dir))
+    _official(monkeypatch, n_per_batch=100, n_test=100)  # the synthetic_dir fixture's set
 
     checks = _by_name(doctor.run_checks())
 
     assert checks["dataset"].detail.startswith(f"extracted folder {synthetic_dir}")
-    assert checks["dataset check"].status == "ok"
-    assert "all 6 batch files present" in checks["dataset check"].detail
+    assert checks["dataset check"] == doctor.Check(
+        "dataset check",
+        "ok",
+        "official CIFAR-10 content, extracted folder: its 8 files match the official ones",
+    )
+
+
+def test_folder_of_other_files_warns_naming_them(
+    monkeypatch: pytest.MonkeyPatch, make_cifar_archive: Callable[..., Path]
+) -> None:
+    folder = make_cifar_archive(
+        folder=True, files={"data_batch_2": OTHER_BATCH_2, "batches.meta": None}
+    )
+    monkeypatch.setenv("CIFAR10_PATH", str(folder))
+    _official(monkeypatch)
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "warn"
+    assert check.detail == (
+        "all 6 batch files present, but not the official CIFAR-10 content: data_batch_2 "
+        "differs from the official file; batches.meta is missing."
+    )
+    assert "unset $CIFAR10_PATH" in check.advice
 
 
 def test_folder_missing_a_batch_fails(
@@ -365,7 +497,85 @@ def test_cache_extracted_from_another_archive_warns(
     assert check.status == "warn"
     assert f"extracted from {archive.resolve()}" in check.detail
     assert hashlib.sha256(archive.read_bytes()).hexdigest() in check.detail
+    assert "data_batch_1, data_batch_2" in check.detail
     assert f"delete {cache}" in check.advice
+
+
+def test_cache_of_a_repackaged_official_archive_is_verified_from_its_note(
+    isolated: Path, make_cifar_archive: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = make_cifar_archive()
+    _official(monkeypatch)
+    data.load_cifar10(archive)  # notes in the cache that the files are the official ones
+    monkeypatch.setattr(data, "_file_sha256", _no_hashing)  # the note is enough
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check == doctor.Check(
+        "dataset check",
+        "ok",
+        "official CIFAR-10 content, extracted folder: all 6 batch files present; extracted "
+        f"from {archive.resolve()}, a repackaged archive of the official files",
+    )
+
+
+def _no_hashing(*args: object) -> str:
+    raise AssertionError("hashed a file although the cache's note says what it holds")
+
+
+def _make_legacy(cache: Path) -> None:
+    """Rewrite the cache's note as a loader from before the content was noted did."""
+    path = cache / ".cifar_utils_source.json"
+    marker = json.loads(path.read_text())
+    for key in ("content", "differing", "missing"):
+        del marker[key]
+    path.write_text(json.dumps(marker))
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_cache_noted_by_an_older_loader_is_checked_by_its_files(
+    isolated: Path,
+    make_cifar_archive: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    official: bool,
+) -> None:
+    archive = make_cifar_archive(files={} if official else {"data_batch_2": OTHER_BATCH_2})
+    data.load_cifar10(archive)
+    cache = isolated / data.FOLDER_NAME
+    _make_legacy(cache)
+    _official(monkeypatch)
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    if official:  # although the loader never extracts readme.html
+        assert check.status == "ok"
+        assert check.detail.startswith("official CIFAR-10 content, extracted folder: ")
+    else:
+        assert check.status == "warn"
+        assert check.detail.endswith(": data_batch_2 differs from the official file.")
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(
+    not _REAL_PATH or not Path(_REAL_PATH).is_file(),
+    reason="set CIFAR10_PATH to the real cifar-10-python.tar.gz to run",
+)
+def test_real_archive_is_the_official_content(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CIFAR10_PATH", _REAL_PATH)
+    sha256 = data._file_sha256(Path(_REAL_PATH))
+    # The shared copy is a repackaged archive of the official files; the official download
+    # would be recognised by its own sha256.
+    if sha256 == data.OFFICIAL_SHA256:
+        expected = "sha256 matches the official archive"
+    else:
+        expected = "official CIFAR-10 content, repackaged archive: "
+
+    code, out = _run_main(capsys)
+
+    assert code == 0, out
+    assert f"[ok]   dataset check  {expected}" in out
 
 
 def test_low_disk_space_warns(
