@@ -255,7 +255,7 @@ def check_parameters(
     Returns:
         One message per problem; empty if every name exists and every value has the type
         of its default (``bool``, ``int``, ``float`` and ``str`` are all distinct; a
-        ``None`` default accepts anything).
+        ``None`` default accepts anything, an ``"auto"`` default also ``True``/``False``).
     """
     problems = []
     valid = ", ".join(defaults) or "none: the notebook has no cell tagged 'parameters'"
@@ -265,6 +265,8 @@ def check_parameters(
             problems.append(
                 f"{stem}: unknown parameter {name!r} (from {source}); valid names: {valid}"
             )
+        elif default == "auto" and isinstance(value, bool):
+            pass  # "auto" parameters (XLA) also take True or False
         elif default is not None and type(value) is not type(default):
             hint = " (write 1.0, not 1)" if isinstance(default, float) else ""
             problems.append(
@@ -441,15 +443,6 @@ def _strip_noise(text: str) -> str:
     return "".join(line for line in lines if not _NOISE_LINE.match(line.rstrip("\n")))
 
 
-DATASET_IMAGES_TAG = "dataset-images"
-"""Tag of the cells whose figures show CIFAR-10 images: their pictures are not committed."""
-
-_NOT_STORED = (
-    "[figure not stored in the repository: it shows CIFAR-10 images, which this project "
-    "does not redistribute. Run the cell to see it.]\n"
-)
-
-
 def clean_notebook(nb: Any) -> Any:
     """Clean an executed notebook for git, in place, and return it.
 
@@ -457,10 +450,9 @@ def clean_notebook(nb: Any) -> Any:
     ``metadata.papermill`` / ``metadata.execution`` and empty tag lists, and sets the kernelspec to
     ``python3`` ("Python 3"). Drops the lines TensorFlow's C++ runtime and the kernel print
     to stderr at start-up (CUDA probing, CPU-feature notes: noise for a reader) and stderr
-    outputs left empty by that. In cells tagged ``dataset-images`` each image output is
-    replaced by a one-line note: CIFAR-10 has no explicit licence, so the project never
-    redistributes its images (a reader runs the cell to see them). Execution counts, other
-    outputs and tags are kept (nbval needs the counts, papermill the ``parameters`` tag).
+    outputs left empty by that. Execution counts, tags and every other output, figures
+    included, are kept (nbval needs the counts, papermill the ``parameters`` tag, and a
+    reader on the web sees the figures without running anything).
 
     Args:
         nb: An ``nbformat.NotebookNode`` (or a plain dict with the same layout).
@@ -479,11 +471,7 @@ def clean_notebook(nb: Any) -> Any:
         if cell_metadata.get("tags") == []:  # papermill adds empty tag lists everywhere
             del cell_metadata["tags"]
         outputs = []
-        hide_images = DATASET_IMAGES_TAG in cell_metadata.get("tags", [])
         for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if hide_images and any(key.startswith("image/") for key in data):
-                output = type(output)(output_type="stream", name="stdout", text=_NOT_STORED)
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 text = output.get("text", "")
                 text = _strip_noise("".join(text) if isinstance(text, list) else text)

@@ -7,6 +7,7 @@ notebook start a real `python3` kernel (no TensorFlow), a few seconds each.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -280,6 +281,17 @@ def test_profiles_match_the_real_notebooks(profile, notebook):
         notebook.stem, content[notebook.stem], defaults, source=f"profiles/{profile}.yaml"
     )
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [(True, True), (False, True), ("auto", True), (1, False), (None, False)]
+)
+def test_an_auto_parameter_also_takes_true_or_false(value, accepted):
+    """XLA = "auto" (measured) or a fixed True/False; nothing else."""
+    problems = series.check_parameters("nb", {"XLA": value}, {"XLA": "auto"}, source="-p")
+    assert (problems == []) is accepted, problems
+    if not accepted:
+        assert "parameter XLA" in problems[0] and "its default 'auto' is str" in problems[0]
 
 
 @pytest.mark.parametrize("profile", series.PROFILES)
@@ -600,10 +612,15 @@ def test_nbval_compares_only_tagged_cells_of_prepared_notebooks(project, tmp_pat
     assert "classes: cat bird" in text  # the stored output, shown against the new one
 
 
-def test_clean_notebook_keeps_dataset_images_out_of_tagged_cells_only():
+def test_clean_notebook_keeps_the_figures_of_dataset_image_cells():
+    """The committed notebooks show CIFAR-10 images (issue 13): cleaning keeps every figure.
+
+    ``dataset-images`` only marks the cells that draw CIFAR-10 images; the runner must not
+    replace or drop their outputs.
+    """
     png = {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 100x100 with 1 Axes>"}
     tagged = nbformat.v4.new_code_cell("plot_samples_per_class(x)", execution_count=1)
-    tagged.metadata["tags"] = [series.DATASET_IMAGES_TAG]
+    tagged.metadata["tags"] = ["dataset-images"]
     tagged.outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="50,000 images\n"),
         nbformat.v4.new_output("display_data", data=png),
@@ -611,12 +628,11 @@ def test_clean_notebook_keeps_dataset_images_out_of_tagged_cells_only():
     untagged = nbformat.v4.new_code_cell("plot_history(h)", execution_count=2)
     untagged.outputs = [nbformat.v4.new_output("display_data", data=png)]
     nb = nbformat.v4.new_notebook(cells=[tagged, untagged])
+    expected = [copy.deepcopy(cell.outputs) for cell in nb.cells]
 
     cleaned = series.clean_notebook(nb)
 
-    first, second = cleaned.cells[0].outputs
-    assert first["text"] == "50,000 images\n"
-    assert second["output_type"] == "stream"
-    assert "does not redistribute" in second["text"]
-    assert cleaned.cells[1].outputs[0]["data"]["image/png"] == "iVBORw0KGgo="
+    assert [cell.outputs for cell in cleaned.cells] == expected
+    assert cleaned.cells[0].outputs[1]["data"]["image/png"] == "iVBORw0KGgo="
+    assert cleaned.cells[0].metadata["tags"] == ["dataset-images"]  # the marker stays
     nbformat.validate(cleaned)
