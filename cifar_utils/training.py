@@ -8,6 +8,8 @@ more than one notebook needs. Nothing here runs on import.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +95,19 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+NATIVE_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic; without them it is emulated."""
+
+
 def choose_precision(precision: str = "auto") -> str:
-    """Pick the Keras dtype policy for training on this machine, without setting it.
+    """Pick the Keras dtype policy for training on this machine by its hardware alone.
 
     ``"auto"`` picks ``mixed_float16`` on a GPU with tensor cores (compute capability 7.0
     or newer), ``mixed_bfloat16`` on a CPU with native bfloat16 instructions
     (AVX512_BF16 or AMX), and ``float32`` otherwise: without native support, bfloat16 is
-    emulated and much slower.
+    emulated and much slower. This is a guess from the hardware; the notebooks that train
+    decide by measuring with :func:`choose_setup`, which uses this only to pick the
+    candidates worth measuring.
 
     Args:
         precision: ``"auto"`` or one of ``"float32"``, ``"mixed_bfloat16"``,
@@ -120,9 +128,259 @@ def choose_precision(precision: str = "auto") -> str:
             return "mixed_float16"
     if tf.config.list_physical_devices("GPU"):
         return "float32"
-    if _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+    if _cpu_flags() & NATIVE_BFLOAT16_FLAGS:
         return "mixed_bfloat16"
     return "float32"
+
+
+SETUP_CACHE_ENV_VAR = "CIFAR10_SETUP_CACHE"
+"""Environment variable naming the JSON file where :func:`choose_setup` keeps its measurements."""
+
+
+def default_setup_cache() -> Path:
+    """Return the file where :func:`choose_setup` caches its decisions.
+
+    ``$CIFAR10_SETUP_CACHE`` if set, else ``~/.cache/cifar_utils/training_setups.json``.
+    """
+    override = os.environ.get(SETUP_CACHE_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    return Path.home() / ".cache" / "cifar_utils" / "training_setups.json"
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """The precision and compiler :func:`choose_setup` picked, and what it measured.
+
+    Attributes:
+        precision: Keras dtype policy name (``"float32"``, ``"mixed_bfloat16"``, ...).
+        xla: Whether to compile the training step with XLA (``jit_compile``).
+        speeds: Training images/s of each measured candidate, keyed ``"float32"``,
+            ``"float32+XLA"``, ...; empty when nothing needed measuring.
+        skipped: Candidates left out, with the reason (e.g. not reproducible here).
+        machine: The CPU (and GPUs) the speeds were measured on.
+        cached: Whether the decision was read from an earlier run's measurement.
+    """
+
+    precision: str
+    xla: bool
+    speeds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    machine: str = ""
+    cached: bool = False
+
+    def __str__(self) -> str:
+        choice = f"{self.precision}, {'with' if self.xla else 'without'} XLA"
+        if not self.speeds:
+            text = f"training setup: {choice}"
+            if not self.skipped:
+                return text + " (as set in the parameters, nothing measured)"
+        else:
+            measured = ", ".join(f"{name} {speed:,.0f}" for name, speed in self.speeds.items())
+            text = f"training setup: {choice}; measured on {self.machine}, images/s: {measured}"
+        if self.skipped:
+            text += "; " + "; ".join(f"{name} {why}" for name, why in self.skipped.items())
+        return text + (" (measured by an earlier run)" if self.cached else "")
+
+
+def _candidate_name(precision: str, xla: bool) -> str:
+    return precision + ("+XLA" if xla else "")
+
+
+def _candidates(
+    precision: str, xla: bool | str, deterministic: bool
+) -> tuple[list[tuple[str, bool]], dict[str, str]]:
+    """The (precision, xla) pairs worth measuring, and the ones left out with the reason."""
+    left_out: dict[str, str] = {}
+    if precision != "auto":
+        precisions = [precision]
+    elif deterministic:
+        precisions = ["float32"]
+        guess = choose_precision("auto")
+        if guess != "float32":
+            left_out[guess] = (
+                "left out for DETERMINISTIC: its reruns are not identical (measured: they "
+                "depend on what ran before in the process here, and differ between "
+                "processes on Intel's AMX)"
+            )
+    else:
+        guess = choose_precision("auto")
+        precisions = ["float32"] if guess == "float32" else ["float32", guess]
+    if deterministic and xla is not False:
+        # Keras compiles without XLA whenever TensorFlow's op determinism is on
+        # (keras/src/trainers/trainer.py, model_supports_jit).
+        xlas = [False]
+        left_out["XLA"] = "off for DETERMINISTIC: Keras does not compile with XLA then"
+    else:
+        xlas = [False, True] if xla == "auto" else [bool(xla)]
+    return [(p, x) for p in precisions for x in xlas], left_out
+
+
+def _measure_candidate(
+    build_model: Callable[[bool], Any],
+    images: np.ndarray,
+    labels: np.ndarray,
+    precision: str,
+    xla: bool,
+    *,
+    steps: int,
+    seed: int,
+) -> float:
+    """Images/s of ``steps`` training steps (after two warm-up steps) of a new model."""
+    import keras
+    import tensorflow as tf
+
+    from cifar_utils import bench
+
+    previous = keras.config.dtype_policy()
+    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    try:
+        keras.config.set_dtype_policy(precision)
+        keras.utils.set_random_seed(seed)
+        model = build_model(xla)
+        return bench.compute_training_speed(
+            model, dataset, batch_size=len(images), warmup_steps=2, steps=steps
+        )
+    finally:
+        keras.config.set_dtype_policy(previous)
+        keras.backend.clear_session()
+
+
+def choose_setup(
+    build_model: Callable[[bool], Any],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    name: str,
+    precision: str = "auto",
+    xla: bool | str = "auto",
+    deterministic: bool = False,
+    steps: int = 4,
+    seed: int = 0,
+    cache: str | os.PathLike[str] | None = None,
+) -> TrainingSetup:
+    """Choose the precision and compiler a model trains fastest with here, by measuring.
+
+    Which of float32 or mixed precision, with or without XLA, trains a model fastest
+    depends on the CPU (native bfloat16 or not, AMX or not), the GPU, the model and the
+    TensorFlow version, by factors of two in either direction. So every candidate is
+    measured: a model from ``build_model`` trains ``2 + steps`` steps on one batch
+    (``images``, ``labels``) under each dtype policy and ``jit_compile`` setting, and the
+    fastest wins. The candidates are float32 and, where the hardware has it natively, the
+    mixed precision of :func:`choose_precision`; each with and without XLA. An explicit
+    ``precision`` or ``xla`` fixes that half of the choice.
+
+    With ``deterministic`` and ``precision="auto"`` only float32 is a candidate: bfloat16
+    training is not reproducible on the CPUs measured (on an AMD Zen 4 its result depends
+    on what trained before in the same process, with one thread and without oneDNN too;
+    on an Intel Xeon with AMX two runs differ), and identical reruns come first. Keras
+    compiles without XLA under op determinism, so XLA is off too. The returned setup
+    names what was left out and why.
+
+    The decision is cached (in :func:`default_setup_cache`, or ``cache``) per machine,
+    TensorFlow and Keras version, ``name``, batch size and candidates, so the next run
+    decides at once. The global dtype policy is restored afterwards: set it yourself with
+    ``keras.config.set_dtype_policy(setup.precision)`` before building the real model.
+
+    Args:
+        build_model: Called with ``xla`` (bool); returns a freshly built model, compiled
+            with ``jit_compile=xla``, under the current dtype policy.
+        images: One training batch as the model takes it, float32, shape (B, 32, 32, 3).
+        labels: Its labels as the model's loss takes them, first dimension B.
+        name: What the model is (e.g. ``"03_resnet"``): part of the cache key.
+        precision: ``"auto"`` or a policy name from :data:`PRECISIONS`.
+        xla: ``"auto"``, ``True`` or ``False``.
+        deterministic: Whether the run will use TensorFlow's op determinism.
+        steps: Timed training steps per candidate (>= 1).
+        seed: The run's seed: the measurement's models start from it, and Python, NumPy,
+            TensorFlow and Keras are seeded with it again on return, so what follows
+            draws the same random numbers whether the decision was measured or cached.
+        cache: JSON file of cached decisions; ``None``: :func:`default_setup_cache`.
+
+    Returns:
+        The :class:`TrainingSetup`; ``print`` it for one line naming the choice and every
+        candidate's images/s.
+    """
+    import json
+
+    import keras
+    import tensorflow as tf
+
+    from cifar_utils import doctor
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    if xla not in ("auto", True, False):
+        raise ValueError(f"xla must be 'auto', True or False, got {xla!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}.")
+    images = np.asarray(images)
+    if images.ndim != 4 or len(images) != len(labels) or len(images) == 0:
+        raise ValueError(
+            f"images must be one batch of shape (B, H, W, C) with B labels, got images of "
+            f"shape {images.shape} and {len(labels)} labels."
+        )
+    candidates, left_out = _candidates(precision, xla, deterministic)
+    if len(candidates) == 1:
+        only_precision, only_xla = candidates[0]
+        keras.utils.set_random_seed(seed)
+        return TrainingSetup(only_precision, only_xla, skipped=left_out)
+
+    gpus = [
+        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    machine = doctor.cpu_model() + (f" + {', '.join(gpus)}" if gpus else "")
+    key = " | ".join(
+        [
+            machine,
+            f"TensorFlow {tf.__version__}",
+            f"Keras {keras.__version__}",
+            name,
+            f"batch {len(images)}",
+            ", ".join(_candidate_name(*c) for c in candidates),
+        ]
+    )
+    cache_path = Path(cache) if cache is not None else default_setup_cache()
+    try:
+        known = json.loads(cache_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}  # no cache yet, or a damaged one: measure and write it anew
+    if not isinstance(known, dict):
+        known = {}
+    entry = known.get(key)
+    if isinstance(entry, dict) and entry.keys() == {"precision", "xla", "speeds", "skipped"}:
+        keras.utils.set_random_seed(seed)
+        return TrainingSetup(
+            entry["precision"],
+            bool(entry["xla"]),
+            dict(entry["speeds"]),
+            dict(entry["skipped"]),
+            machine,
+            cached=True,
+        )
+
+    speeds = {
+        _candidate_name(*candidate): _measure_candidate(
+            build_model, images, labels, *candidate, steps=steps, seed=seed
+        )
+        for candidate in candidates
+    }
+    best_precision, best_xla = max(candidates, key=lambda c: speeds[_candidate_name(*c)])
+    setup = TrainingSetup(best_precision, best_xla, speeds, left_out, machine)
+    known[key] = {
+        "precision": best_precision,
+        "xla": best_xla,
+        "speeds": speeds,
+        "skipped": left_out,
+    }
+    try:
+        with files.atomic_path(cache_path) as temporary:
+            temporary.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+    except OSError:
+        pass  # a read-only home only costs the next run another measurement
+    keras.utils.set_random_seed(seed)  # the same state whether measured or read from the cache
+    return setup
 
 
 def predict_tta(

@@ -76,3 +76,14 @@ def cifar_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.delenv("CIFAR10_PATH", raising=False)
     return data_dir
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_setup_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Keep ``training.choose_setup``'s measurements out of the user's cache: the tests (and
+    the notebook kernels they start, which inherit the environment) write to a temporary
+    file instead."""
+    cache = tmp_path_factory.mktemp("setup_cache") / "training_setups.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CIFAR10_SETUP_CACHE", str(cache))
+        yield cache

@@ -4,6 +4,7 @@ choice and test-time augmentation with flips."""
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +329,270 @@ def test_predict_tta_weights_the_six_views_like_airbench(images):
 def test_predict_tta_rejects_images_of_the_wrong_shape():
     with pytest.raises(ValueError, match="shape"):
         training.predict_tta(_dense_model(symmetric=True), np.zeros((2, 32, 32)))
+
+
+# choose_setup -----------------------------------------------------------------------------
+
+
+def _tiny_batch(size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(size, 8, 8, 3)).astype("float32")
+    return images, keras.utils.to_categorical(rng.integers(0, 3, size), 3)
+
+
+def _tiny_builder(calls: list[tuple[str, bool]]) -> Any:
+    """A builder of a tiny compiled model that records (dtype policy, xla) of each call."""
+
+    def build(xla: bool) -> keras.Model:
+        calls.append((keras.config.dtype_policy().name, xla))
+        model = keras.Sequential(
+            [keras.Input((8, 8, 3)), layers.Conv2D(4, 3), layers.Flatten(), layers.Dense(3)]
+        )
+        model.compile(optimizer="sgd", loss="categorical_crossentropy", jit_compile=xla)
+        return model
+
+    return build
+
+
+def _never_build(xla: bool) -> keras.Model:
+    raise AssertionError("nothing should have been measured")
+
+
+@pytest.fixture
+def bf16_cpu(monkeypatch):
+    """A CPU with native bfloat16 and no GPU."""
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+
+
+def test_choose_setup_measures_every_candidate_and_keeps_the_fastest(
+    tmp_path, monkeypatch, bf16_cpu
+):
+    speeds = {
+        ("float32", False): 300.0,
+        ("float32", True): 350.0,
+        ("mixed_bfloat16", False): 650.0,
+        ("mixed_bfloat16", True): 320.0,
+    }
+    measured = []
+
+    def fake_measure(build_model, images, labels, precision, xla, *, steps, seed):
+        measured.append((precision, xla))
+        return speeds[(precision, xla)]
+
+    monkeypatch.setattr(training, "_measure_candidate", fake_measure)
+    images, labels = _tiny_batch()
+    setup = training.choose_setup(
+        _never_build, images, labels, name="m", cache=tmp_path / "setups.json"
+    )
+    assert sorted(measured) == sorted(speeds)
+    assert (setup.precision, setup.xla) == ("mixed_bfloat16", False)
+    assert setup.speeds == {
+        "float32": 300.0,
+        "float32+XLA": 350.0,
+        "mixed_bfloat16": 650.0,
+        "mixed_bfloat16+XLA": 320.0,
+    }
+    line = str(setup)
+    assert line.startswith("training setup: mixed_bfloat16, without XLA; measured on ")
+    assert "float32+XLA 350" in line and "mixed_bfloat16 650" in line
+    assert "earlier run" not in line
+
+    # The next run reads the decision from the cache and measures nothing.
+    measured.clear()
+    again = training.choose_setup(
+        _never_build, images, labels, name="m", cache=tmp_path / "setups.json"
+    )
+    assert measured == []
+    assert (again.precision, again.xla, again.speeds) == (
+        setup.precision,
+        setup.xla,
+        setup.speeds,
+    )
+    assert again.cached and str(again).endswith("(measured by an earlier run)")
+
+    # Another model, or another batch size, is measured afresh.
+    training.choose_setup(
+        _never_build, images, labels, name="other", cache=tmp_path / "setups.json"
+    )
+    assert len(measured) == 4
+    training.choose_setup(
+        _never_build, images[:4], labels[:4], name="m", cache=tmp_path / "setups.json"
+    )
+    assert len(measured) == 8
+
+
+def test_choose_setup_explicit_values_narrow_the_candidates(tmp_path, monkeypatch, bf16_cpu):
+    measured = []
+
+    def fake_measure(build_model, images, labels, precision, xla, *, steps, seed):
+        measured.append((precision, xla))
+        return 100.0 + xla
+
+    monkeypatch.setattr(training, "_measure_candidate", fake_measure)
+    images, labels = _tiny_batch()
+    setup = training.choose_setup(
+        _never_build, images, labels, name="m", precision="float32", cache=tmp_path / "a.json"
+    )
+    assert sorted(measured) == [("float32", False), ("float32", True)]
+    assert (setup.precision, setup.xla) == ("float32", True)
+
+    measured.clear()
+    setup = training.choose_setup(
+        _never_build, images, labels, name="m", xla=False, cache=tmp_path / "b.json"
+    )
+    assert sorted(measured) == [("float32", False), ("mixed_bfloat16", False)]
+
+    # Both fixed: nothing to measure, nothing cached.
+    measured.clear()
+    setup = training.choose_setup(
+        _never_build,
+        images,
+        labels,
+        name="m",
+        precision="mixed_bfloat16",
+        xla=True,
+        cache=tmp_path / "c.json",
+    )
+    assert measured == [] and not (tmp_path / "c.json").exists()
+    assert (setup.precision, setup.xla, setup.speeds) == ("mixed_bfloat16", True, {})
+    assert str(setup) == (
+        "training setup: mixed_bfloat16, with XLA (as set in the parameters, nothing measured)"
+    )
+
+
+def test_choose_setup_without_native_bfloat16_measures_float32_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    measured = []
+
+    def fake_measure(build_model, images, labels, precision, xla, *, steps, seed):
+        measured.append((precision, xla))
+        return 100.0
+
+    monkeypatch.setattr(training, "_measure_candidate", fake_measure)
+    images, labels = _tiny_batch()
+    training.choose_setup(_never_build, images, labels, name="m", cache=tmp_path / "s.json")
+    assert sorted(measured) == [("float32", False), ("float32", True)]
+
+
+def test_choose_setup_deterministic_keeps_float32_without_xla(tmp_path, bf16_cpu):
+    images, labels = _tiny_batch()
+    setup = training.choose_setup(
+        _never_build,
+        images,
+        labels,
+        name="m",
+        deterministic=True,
+        cache=tmp_path / "s.json",
+    )
+    assert (setup.precision, setup.xla, setup.speeds) == ("float32", False, {})
+    assert set(setup.skipped) == {"mixed_bfloat16", "XLA"}
+    line = str(setup)
+    assert line.startswith("training setup: float32, without XLA; mixed_bfloat16 left out")
+    assert "DETERMINISTIC" in line and "nothing measured" not in line
+
+    # An explicit precision still wins; XLA stays off (Keras would turn it off anyway).
+    setup = training.choose_setup(
+        _never_build,
+        images,
+        labels,
+        name="m",
+        precision="mixed_bfloat16",
+        deterministic=True,
+        cache=tmp_path / "s.json",
+    )
+    assert (setup.precision, setup.xla) == ("mixed_bfloat16", False)
+    assert set(setup.skipped) == {"XLA"}
+
+
+def test_choose_setup_really_measures_and_leaves_no_global_state(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16"})
+    calls: list[tuple[str, bool]] = []
+    images, labels = _tiny_batch()
+    before = keras.config.dtype_policy().name
+    setup = training.choose_setup(
+        _tiny_builder(calls),
+        images,
+        labels,
+        name="tiny",
+        steps=2,
+        seed=7,
+        cache=tmp_path / "s.json",
+    )
+    assert sorted(calls) == [
+        ("float32", False),
+        ("float32", True),
+        ("mixed_bfloat16", False),
+        ("mixed_bfloat16", True),
+    ]
+    assert set(setup.speeds) == {"float32", "float32+XLA", "mixed_bfloat16", "mixed_bfloat16+XLA"}
+    assert all(speed > 0 for speed in setup.speeds.values())
+    assert setup.speeds[training._candidate_name(setup.precision, setup.xla)] == max(
+        setup.speeds.values()
+    )
+    assert keras.config.dtype_policy().name == before  # restored
+    # Seeded on return as set_seed(7) seeds, whether measured or read from the cache.
+    after_measuring = [random.random() for _ in range(3)]
+    training.choose_setup(
+        _tiny_builder(calls),
+        images,
+        labels,
+        name="tiny",
+        steps=2,
+        seed=7,
+        cache=tmp_path / "s.json",
+    )
+    after_cache = [random.random() for _ in range(3)]
+    training.set_seed(7)
+    assert after_measuring == [random.random() for _ in range(3)]
+    assert after_cache == after_measuring
+    assert len(calls) == 4  # the second call measured nothing
+
+
+def test_choose_setup_damaged_cache_is_measured_again_and_replaced(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "_cpu_flags", lambda: set())
+    monkeypatch.setattr(
+        training,
+        "_measure_candidate",
+        lambda build_model, images, labels, precision, xla, **kwargs: 200.0 if xla else 100.0,
+    )
+    cache = tmp_path / "s.json"
+    cache.write_text("{not json")
+    images, labels = _tiny_batch()
+    setup = training.choose_setup(_never_build, images, labels, name="m", cache=cache)
+    assert (setup.precision, setup.xla, setup.cached) == ("float32", True, False)
+    assert training.choose_setup(_never_build, images, labels, name="m", cache=cache).cached
+
+
+def test_choose_setup_cache_defaults_to_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(training.SETUP_CACHE_ENV_VAR, str(tmp_path / "mine.json"))
+    assert training.default_setup_cache() == tmp_path / "mine.json"
+    monkeypatch.delenv(training.SETUP_CACHE_ENV_VAR)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert training.default_setup_cache() == tmp_path / ".cache/cifar_utils/training_setups.json"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"precision": "bfloat16"}, "precision must be one of"),
+        ({"xla": "yes"}, "xla must be 'auto', True or False"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"steps": True}, "steps must be a positive integer"),
+    ],
+)
+def test_choose_setup_rejects_bad_arguments(tmp_path, kwargs, message):
+    images, labels = _tiny_batch()
+    with pytest.raises(ValueError, match=message):
+        training.choose_setup(
+            _never_build, images, labels, name="m", cache=tmp_path / "s.json", **kwargs
+        )
+
+
+def test_choose_setup_rejects_a_batch_that_does_not_match_its_labels(tmp_path):
+    images, labels = _tiny_batch()
+    with pytest.raises(ValueError, match=r"one batch of shape \(B, H, W, C\) with B labels"):
+        training.choose_setup(_never_build, images, labels[:3], name="m", cache=tmp_path / "s")
+    with pytest.raises(ValueError, match="one batch of shape"):
+        training.choose_setup(_never_build, images[0], labels, name="m", cache=tmp_path / "s")
