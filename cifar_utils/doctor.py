@@ -281,7 +281,13 @@ def _check_precision(tf: Any) -> Check:
         why = "the CPU has native bfloat16 instructions (AVX512_BF16 or AMX)"
     else:
         why = "no GPU, and no native bfloat16 on this CPU (AVX512_BF16/AMX): emulated, it is slower"
-    return Check("precision", "ok", f'{policy} for PRECISION="auto": {why}')
+    candidates = "float32" if policy == "float32" else f"float32 and {policy}"
+    return Check(
+        "precision",
+        "ok",
+        f'PRECISION="auto" measures {candidates}, each with and without XLA, and trains '
+        f"with the fastest (training.choose_setup): {why}",
+    )
 
 
 def _check_threads(tf: Any) -> Check:
@@ -599,11 +605,34 @@ def _summary(checks: Sequence[Check]) -> str:
     return "all required checks passed"
 
 
-def format_report(checks: Sequence[Check]) -> str:
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s,;:()'\"`]+")
+
+
+def _shorten_paths(text: str, root: Path, home: Path) -> str:
+    """Write paths under the checkout's parent folder relative to the checkout (``.venv/...``,
+    ``../shared/...``) and other paths under the home folder with ``~``."""
+
+    def shorten(match: re.Match[str]) -> str:
+        path = Path(match.group())
+        trailing = "/" if match.group().endswith("/") else ""
+        if path.is_relative_to(root.parent) and root.parent != Path(root.anchor):
+            return os.path.relpath(path, root) + trailing
+        if path.is_relative_to(home) and home != Path(home.anchor):
+            return str(Path("~") / path.relative_to(home)) + trailing
+        return match.group()
+
+    return _ABSOLUTE_PATH.sub(shorten, text)
+
+
+def format_report(checks: Sequence[Check], *, relative_paths: bool = False) -> str:
     """Render checks as an aligned text report, ending with a one-line verdict.
 
     Args:
         checks: As returned by :func:`run_checks`.
+        relative_paths: Write the paths of this machine so that they hold on any machine:
+            relative to the project checkout (``.venv/bin/python``,
+            ``../shared/cifar10/...``) or to the home folder (``~/...``). The notebooks
+            use it, so that their committed outputs show no developer's folders.
 
     Returns:
         The report: one line per check (``[ok]``, ``[warn]``, ``[FAIL]`` or ``[skip]``, the
@@ -611,6 +640,17 @@ def format_report(checks: Sequence[Check]) -> str:
         at 100 characters, then ``all required checks passed`` or ``N required check(s)
         failed: names``. No trailing newline.
     """
+    if relative_paths:
+        root = Path(__file__).resolve().parent.parent
+        home = Path.home()
+        checks = [
+            dataclasses.replace(
+                check,
+                detail=_shorten_paths(check.detail, root, home),
+                advice=_shorten_paths(check.advice, root, home),
+            )
+            for check in checks
+        ]
     tag_width = max(len(tag) for tag in _TAGS.values())
     name_width = max((len(check.name) for check in checks), default=0)
     indent = " " * (tag_width + 1 + name_width + 2)

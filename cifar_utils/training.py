@@ -255,7 +255,7 @@ def choose_setup(
     precision: str = "auto",
     xla: bool | str = "auto",
     deterministic: bool = False,
-    steps: int = 4,
+    steps: int = 6,
     seed: int = 0,
     cache: str | os.PathLike[str] | None = None,
 ) -> TrainingSetup:

@@ -87,10 +87,12 @@ def test_run_checks_returns_the_checks_in_report_order() -> None:
     assert [check.name for check in checks] == NAMES
     assert all(check.status in ("ok", "warn", "skip") for check in checks)
     checks_by_name = _by_name(checks)
-    assert checks_by_name["precision"].detail.split()[0] in (
-        "float32",
-        "mixed_bfloat16",
-        "mixed_float16",
+    from cifar_utils import training
+
+    guess = training.choose_precision("auto")
+    candidates = "float32" if guess == "float32" else f"float32 and {guess}"
+    assert checks_by_name["precision"].detail.startswith(
+        f'PRECISION="auto" measures {candidates}, each with and without XLA'
     )
     assert "os.cpu_count()" in checks_by_name["threads"].detail
 
@@ -674,3 +676,25 @@ def test_summary_counts_warnings() -> None:
         "detail": "y",
         "advice": "z",
     }
+
+
+def test_relative_paths_hide_the_machine_s_folders(monkeypatch, tmp_path):
+    """Committed notebook outputs show paths that hold on any machine (issue 14, point 3)."""
+    root = Path(doctor.__file__).resolve().parent.parent
+    monkeypatch.setenv("HOME", str(tmp_path))
+    checks = [
+        doctor.Check("python", "ok", f"CPython 3.11 on Linux, {root}/.venv/bin/python"),
+        doctor.Check(
+            "dataset",
+            "warn",
+            f"archive {root.parent}/shared/cifar10/cifar-10-python.tar.gz (from $CIFAR10_PATH)",
+            f"Delete {tmp_path}/.keras/datasets/cifar-10-batches-py/ or use /usr/bin/dot.",
+        ),
+    ]
+    report = doctor.format_report(checks, relative_paths=True)
+    assert ".venv/bin/python" in report and str(root) not in report
+    assert "archive ../shared/cifar10/cifar-10-python.tar.gz (from" in report
+    assert "~/.keras/datasets/cifar-10-batches-py/ or" in report and str(tmp_path) not in report
+    assert "/usr/bin/dot" in report  # system paths are the same everywhere
+    # Without the option, the report keeps the absolute paths (for the command line).
+    assert f"{root}/.venv/bin/python" in doctor.format_report(checks)
