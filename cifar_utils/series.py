@@ -830,7 +830,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     in_place = runs[0].in_place
     cell_timeout = args.cell_timeout
     if cell_timeout is None:
-        cell_timeout = None if in_place else QUICK_CELL_TIMEOUT_S
+        # By profile, not by destination: a full run into another folder trains as long.
+        cell_timeout = None if args.profile == "full" else QUICK_CELL_TIMEOUT_S
     build_dir = notebook_dir.parent / "build"
     out_dir = build_dir / "full" if in_place else runs[0].output.parent
 

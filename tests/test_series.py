@@ -439,6 +439,34 @@ def test_cell_timeout_stops_a_hanging_cell(project, capsys):
     assert "--cell-timeout SECONDS" in message
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--profile", "full"], None),  # in place
+        (["--profile", "full", "--output-dir", "elsewhere"], None),  # a teacher's copy
+        (["--profile", "quick"], series.QUICK_CELL_TIMEOUT_S),
+        (["--profile", "quick", "--output-dir", "elsewhere"], series.QUICK_CELL_TIMEOUT_S),
+        (["--profile", "full", "--output-dir", "elsewhere", "--cell-timeout", "60"], 60.0),
+        (["--profile", "quick", "--cell-timeout", "0"], None),
+    ],
+)
+def test_cell_time_limit_follows_the_profile_not_the_destination(
+    project, tmp_path, monkeypatch, args, expected
+):
+    """A full run into another folder trains for as long as one in place: no 900 s limit
+    (it used to die with "Timeout waiting for execute reply (900s)" in 03's training)."""
+    seen = []
+
+    def fake_run_series(runs, *, cell_timeout, **kwargs):
+        seen.append(cell_timeout)
+        return []
+
+    monkeypatch.setattr(series, "run_series", fake_run_series)
+    args = [str(tmp_path / arg) if arg == "elsewhere" else arg for arg in args]
+    assert run_main(project, *args) == 0
+    assert seen == [expected]
+
+
 def test_quick_profile_writes_only_into_the_output_dir(project, tmp_path, capsys):
     data = tmp_path / "cifar.tar.gz"
     data.write_bytes(b"not really")
