@@ -885,11 +885,83 @@ def _run_load(args: argparse.Namespace, report: dict[str, Any]) -> None:
     report["load"] = {"source": str(source), "repeats": args.repeats, **times}
 
 
+def _run_setup(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """What the notebooks' PRECISION = XLA = "auto" choose here, measured afresh."""
+    import tempfile
+
+    import keras
+
+    from cifar_utils import training
+
+    names = args.model or list(MODELS)
+    print(
+        '== setup: what PRECISION = XLA = "auto" choose here (training.choose_setup, '
+        f"{args.steps} timed steps from memory, measured afresh)",
+        flush=True,
+    )
+    rng = np.random.default_rng(0)
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        spec = MODELS[name]
+        batch_size = args.batch_size or spec.batch_size
+        images = rng.normal(size=(batch_size, 32, 32, 3)).astype(np.float32)
+        labels = np.eye(data.NUM_CLASSES, dtype=np.float32)[rng.integers(0, 10, batch_size)]
+
+        def build(xla: bool, spec: _ModelSpec = spec) -> Any:
+            model = spec.build()
+            model.compile(
+                optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                jit_compile=xla,
+            )
+            return model
+
+        with tempfile.TemporaryDirectory() as scratch:
+            setup = training.choose_setup(
+                build,
+                images,
+                labels,
+                name=f"bench {name}",
+                steps=args.steps,
+                cache=Path(scratch) / "setups.json",
+            )
+        results[name] = {
+            "batch_size": batch_size,
+            "precision": setup.precision,
+            "xla": setup.xla,
+            "images_per_s": setup.speeds,
+        }
+    candidates = list(dict.fromkeys(c for r in results.values() for c in r["images_per_s"]))
+    rows = [
+        [
+            name,
+            str(result["batch_size"]),
+            *[
+                f"{result['images_per_s'][c]:,.1f}" if c in result["images_per_s"] else "-"
+                for c in candidates
+            ],
+            f"{result['precision']}{'+XLA' if result['xla'] else ''}",
+        ]
+        for name, result in results.items()
+    ]
+    _print_table(["model", "batch", *(f"{c} img/s" for c in candidates), "choice"], rows)
+    print(
+        "The notebooks measure the same way with their own model, optimiser and batch, and\n"
+        "cache the choice per machine (training.default_setup_cache())."
+    )
+    report["setup"] = {"results": results}
+
+
 SECTIONS: dict[str, tuple[str, Callable[[argparse.Namespace, dict[str, Any]], None]]] = {
     "peak": ("matrix-multiply GFLOP/s in float32 and bfloat16: the practical peak", _run_peak),
     "models": (
         "FLOPs, training (real pipeline and in-memory) and inference images/s of the models",
         _run_models,
+    ),
+    "setup": (
+        'the precision and XLA setting PRECISION = XLA = "auto" choose, with every '
+        "candidate's images/s",
+        _run_setup,
     ),
     "load": ("time loading CIFAR-10 (from the archive, then from the cache)", _run_load),
     "budget": ("minutes of training per notebook run, full and quick (runs --models)", _run_budget),

@@ -398,3 +398,55 @@ def test_main_rejects_bad_sizes(capsys) -> None:
     with pytest.raises(SystemExit):
         bench.main(["--steps", "0"])
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_setup_section_measures_every_candidate_of_each_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench --setup` prints, per model, what PRECISION = XLA = "auto" would measure and
+    choose, and never reads or writes the notebooks' cache."""
+    monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16"})
+    cache = tmp_path / "notebooks_cache.json"
+    monkeypatch.setenv(training.SETUP_CACHE_ENV_VAR, str(cache))
+    seen = []
+
+    def fake_measure(build_model, images, labels, precision, xla, *, steps, seed):
+        seen.append((len(images), precision, xla, steps))
+        return {"float32": 100.0, "mixed_bfloat16": 180.0}[precision] + (50.0 if xla else 0.0)
+
+    monkeypatch.setattr(training, "_measure_candidate", fake_measure)
+    report_path = tmp_path / "bench.json"
+    status = bench.main(
+        ["--setup", "--model", "resnet", "--steps", "3", "--json", str(report_path)]
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert sorted(seen) == [
+        (512, "float32", False, 3),
+        (512, "float32", True, 3),
+        (512, "mixed_bfloat16", False, 3),
+        (512, "mixed_bfloat16", True, 3),
+    ]
+    row = next(line for line in out.splitlines() if line.startswith("resnet"))
+    assert row.split() == [
+        "resnet",
+        "512",
+        "100.0",
+        "150.0",
+        "180.0",
+        "230.0",
+        "mixed_bfloat16+XLA",
+    ]
+    assert "float32+XLA img/s" in out
+    result = json.loads(report_path.read_text())["setup"]["results"]["resnet"]
+    assert (result["precision"], result["xla"]) == ("mixed_bfloat16", True)
+    assert result["images_per_s"]["float32"] == 100.0
+    assert not cache.exists()
+
+
+def test_setup_section_really_trains_a_model(capsys: pytest.CaptureFixture[str]) -> None:
+    status = bench.main(["--setup", "--model", "baseline_cnn", "--steps", "1", "--batch-size", "8"])
+    assert status == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("baseline"))
+    speeds = [float(cell.replace(",", "")) for cell in row.split()[2:-1] if cell != "-"]
+    assert len(speeds) >= 2 and all(speed > 0 for speed in speeds)
