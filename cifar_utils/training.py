@@ -169,8 +169,13 @@ class TrainingSetup:
     machine: str = ""
     cached: bool = False
 
+    @property
+    def choice(self) -> str:
+        """The choice in words, e.g. ``"mixed_bfloat16, without XLA"``."""
+        return f"{self.precision}, {'with' if self.xla else 'without'} XLA"
+
     def __str__(self) -> str:
-        choice = f"{self.precision}, {'with' if self.xla else 'without'} XLA"
+        choice = self.choice
         if not self.speeds:
             text = f"training setup: {choice}"
             if not self.skipped:
