@@ -40,7 +40,8 @@ test-unit: $(STAMP)  ## The pytest suite (tests that need the real archive skip 
 # The notebook check: quick-profile copies of the committed notebooks with their parameters
 # injected and their stored (full-run) outputs kept, executed once by nbval, which compares
 # only the cells tagged nbval-check-output (stderr never; see tests/nbval_plugin.py).
-# Without a real archive in $CIFAR10_PATH the notebooks read a small synthetic one.
+# Without a real archive in $CIFAR10_PATH the notebooks read a small synthetic one. The data
+# cache and choose_setup's measurements go to build/nbval/, never to the user's data/.
 NBVAL_DIR := build/nbval
 SYNTHETIC_ARCHIVE := build/synthetic/cifar-10-python.tar.gz
 
@@ -61,6 +62,8 @@ test-notebooks: $(STAMP)  ## Execute every notebook in the quick profile; nbval 
 		CIFAR10_PATH="$(CURDIR)/$(SYNTHETIC_ARCHIVE)"; export CIFAR10_PATH; \
 	fi; \
 	rm -rf $(NBVAL_DIR); \
+	CIFAR10_DATA_DIR="$(CURDIR)/$(NBVAL_DIR)/data"; export CIFAR10_DATA_DIR; \
+	CIFAR10_SETUP_CACHE="$(CURDIR)/$(NBVAL_DIR)/training_setups.json"; export CIFAR10_SETUP_CACHE; \
 	$(BIN)/python -m cifar_utils.series --prepare-only --profile quick --output-dir $(NBVAL_DIR); \
 	$(BIN)/python -m pytest -p tests.nbval_plugin --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 \

@@ -232,7 +232,8 @@ def find_cifar10(path: str | os.PathLike[str] | None = None) -> Path:
 
     data_dir = default_data_dir()
     folder, archive = data_dir / FOLDER_NAME, data_dir / ARCHIVE_NAME
-    if folder.is_dir():
+    ignored = ignored_cache_note()
+    if folder.is_dir() and not ignored:
         marker = _read_marker(folder)
         # The cache holds another archive's files, and this archive is here: let the
         # extraction step decide whether they match (it re-extracts if not).
@@ -259,8 +260,39 @@ def find_cifar10(path: str | os.PathLike[str] | None = None) -> Path:
     raise FileNotFoundError(
         "CIFAR-10 was not found. Looked at:\n  "
         + "\n  ".join(looked_at)
+        + (f"\n{ignored}" if ignored else "")
         + f"\nTo fix: {_PATH_ADVICE}, or download it with download_cifar10() "
         "(load_cifar10() does so by default)."
+    )
+
+
+def ignored_cache_note() -> str:
+    """Say why the extracted folder in the cache is not used when no path is given, if so.
+
+    A folder put there by hand (no note of its source), or extracted from the cache's own
+    archive (a download), is used. A folder extracted on behalf of another archive
+    (``$CIFAR10_PATH`` or a notebook's ``DATA_PATH`` at the time) only if it holds the
+    official files: otherwise a later run that asked for no particular copy would train
+    on, say, the tests' synthetic images as if they were CIFAR-10.
+
+    Returns:
+        One sentence naming the folder, where its files came from and what to do; ``""``
+        when the cache holds no folder or one that may be used.
+    """
+    folder = default_data_dir() / FOLDER_NAME
+    if not folder.is_dir():
+        return ""
+    marker = _read_marker(folder)
+    archive = default_data_dir() / ARCHIVE_NAME
+    if marker is None or marker["archive"] == str(archive.resolve()):
+        return ""
+    if _cache_content(folder, marker).official:
+        return ""
+    return (
+        f"{folder} was ignored: it holds files extracted from {marker['archive']}, which are "
+        "not the official CIFAR-10 files (a copy asked for once, e.g. the tests' synthetic "
+        f"archive). To use that copy, set {PATH_ENV_VAR}={marker['archive']}; to get rid of "
+        f"it, delete {folder}."
     )
 
 

@@ -474,6 +474,7 @@ def _check_dataset() -> list[Check]:
             )
             return [problem, Check("dataset check", "skip", "nothing to verify.")]
         cache = data.default_data_dir()
+        ignored = data.ignored_cache_note()
         return [
             Check(
                 "dataset",
@@ -483,7 +484,9 @@ def _check_dataset() -> list[Check]:
                 f"Offline? Download {data.ARCHIVE_NAME} elsewhere and set "
                 f"{data.PATH_ENV_VAR}=/path/to/{data.ARCHIVE_NAME}.",
             ),
-            Check(
+            Check("dataset check", "warn", ignored)
+            if ignored
+            else Check(
                 "dataset check",
                 "skip",
                 "nothing to verify yet (the download is checked against the official sha256).",

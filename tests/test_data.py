@@ -1197,3 +1197,61 @@ def test_mutated_pickle(name, edits, cut, header_only) -> None:
             (folder / file_name).write_bytes(content)
         (folder / name).write_bytes(_mutate(original, edits, cut))
         _load_or_data_error(folder)
+
+
+# A cache extracted for another archive is not used silently ----------------------------
+
+
+def test_cache_of_a_copy_that_is_not_official_is_not_used_without_asking(
+    make_cifar_archive, cifar_env, monkeypatch, forbid_download
+):
+    """`make test` once extracted the tests' synthetic archive into the user's cache, and a
+    later `make run` trained on it as if it were CIFAR-10 (issue 14, point 10)."""
+    synthetic = make_cifar_archive()
+    monkeypatch.setenv("CIFAR10_PATH", str(synthetic))
+    data.load_cifar10()  # extracts into the cache, on behalf of $CIFAR10_PATH
+    assert (cifar_env / FOLDER_NAME).is_dir()
+    monkeypatch.delenv("CIFAR10_PATH")
+
+    with pytest.raises(FileNotFoundError, match="CIFAR-10 was not found") as caught:
+        data.find_cifar10()
+    message = str(caught.value)
+    assert f"{cifar_env / FOLDER_NAME} was ignored" in message
+    assert f"set CIFAR10_PATH={synthetic.resolve()}" in message
+    # Asked for by path, the same copy is still used.
+    assert data.find_cifar10(synthetic) == synthetic
+
+
+def test_cache_of_another_copy_of_the_official_files_is_used(
+    make_cifar_archive, cifar_env, monkeypatch, official_synthetic
+):
+    archive = make_cifar_archive()  # "official" content under the injected table
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+    data.load_cifar10()
+    monkeypatch.delenv("CIFAR10_PATH")
+    assert data.find_cifar10() == cifar_env / FOLDER_NAME
+
+
+def test_cache_with_an_old_marker_is_judged_by_its_files(
+    make_cifar_archive, cifar_env, monkeypatch, forbid_download
+):
+    monkeypatch.setenv("CIFAR10_PATH", str(make_cifar_archive()))
+    data.load_cifar10()
+    monkeypatch.delenv("CIFAR10_PATH")
+    marker_path = cifar_env / FOLDER_NAME / ".cifar_utils_source.json"
+    marker = json.loads(marker_path.read_text())
+    for key in ("content", "differing", "missing"):
+        del marker[key]  # as written before the content was recorded
+    marker_path.write_text(json.dumps(marker))
+    with pytest.raises(FileNotFoundError, match="was ignored"):
+        data.find_cifar10()
+    # The same files, when they are the official ones, are used.
+    monkeypatch.setattr(data, "OFFICIAL_MEMBER_SHA256", _member_sums(n_per_batch=10, n_test=10))
+    assert data.find_cifar10() == cifar_env / FOLDER_NAME
+
+
+def test_cache_folder_put_there_by_hand_is_used(make_cifar_archive, cifar_env):
+    folder = make_cifar_archive(folder=True)
+    cifar_env.mkdir()
+    folder.rename(cifar_env / FOLDER_NAME)
+    assert data.find_cifar10() == cifar_env / FOLDER_NAME

@@ -485,22 +485,37 @@ def test_incomplete_cache_fails_with_advice_to_delete_it(isolated: Path) -> None
     assert check.advice.startswith(f"Delete {cache}: ")
 
 
-def test_cache_extracted_from_another_archive_warns(
+def test_cache_extracted_from_another_archive_is_ignored_with_a_warning(
     isolated: Path, make_cifar_archive: Callable[..., Path]
 ) -> None:
+    """A cache extracted for a copy that is not official is not used when no path is given
+    (it would pass for CIFAR-10): the doctor says so, and what to do."""
     archive = make_cifar_archive()
     data.load_cifar10(archive)  # extracts into the (isolated) cache and records the source
 
     checks = _by_name(doctor.run_checks())
 
     cache = isolated / data.FOLDER_NAME
-    assert checks["dataset"].detail == f"extracted folder {cache} (from the cache)"
+    assert checks["dataset"].status == "warn"
+    assert checks["dataset"].detail.startswith("not found: will download ")
     check = checks["dataset check"]
     assert check.status == "warn"
-    assert f"extracted from {archive.resolve()}" in check.detail
-    assert hashlib.sha256(archive.read_bytes()).hexdigest() in check.detail
+    assert check.detail.startswith(f"{cache} was ignored: it holds files extracted from ")
+    assert f"set CIFAR10_PATH={archive.resolve()}" in check.detail
+    assert f"delete {cache}." in check.detail
+
+
+def test_cache_extracted_from_another_archive_is_checked_when_asked_for(
+    isolated: Path, make_cifar_archive: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = make_cifar_archive()
+    data.load_cifar10(archive)
+    monkeypatch.setenv("CIFAR10_PATH", str(archive))
+
+    check = _by_name(doctor.run_checks())["dataset check"]
+
+    assert check.status == "warn"
     assert "data_batch_1, data_batch_2" in check.detail
-    assert f"delete {cache}" in check.advice
 
 
 def test_cache_of_a_repackaged_official_archive_is_verified_from_its_note(
@@ -552,9 +567,9 @@ def test_cache_noted_by_an_older_loader_is_checked_by_its_files(
     if official:  # although the loader never extracts readme.html
         assert check.status == "ok"
         assert check.detail.startswith("official CIFAR-10 content, extracted folder: ")
-    else:
+    else:  # not used without asking (see above)
         assert check.status == "warn"
-        assert check.detail.endswith(": data_batch_2 differs from the official file.")
+        assert check.detail.startswith(f"{cache} was ignored: it holds files extracted from ")
 
 
 @pytest.mark.real_data
