@@ -75,9 +75,10 @@ bench: $(STAMP)  ## Benchmark this machine: matmul peak, images/s and FLOP/s per
 doctor: $(STAMP)  ## Check this machine: versions, devices, precision, Graphviz, dataset, disk
 	$(BIN)/python -m cifar_utils.doctor
 
-lab: $(STAMP)  ## JupyterLab on notebooks/ with this project's kernel registered
-	$(BIN)/python -m ipykernel install --user --name cifar10-notebook-series \
-		--display-name "Python (CIFAR-10 series)" >/dev/null
+# One kernel: the venv's own "Python 3" (installed with the project), which the notebooks
+# select. The committed notebooks are trusted, so their styled tables show.
+lab: $(STAMP)  ## JupyterLab on notebooks/, with the project's kernel and trusted notebooks
+	$(BIN)/jupyter trust notebooks/[0-9][0-9]_*.ipynb
 	$(BIN)/jupyter lab notebooks/
 
 clean:  ## Remove build outputs (keeps .venv, data/ and models/)

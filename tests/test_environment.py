@@ -284,3 +284,25 @@ def test_packages_from_another_channel_are_reported(dependencies, channels, mess
 def test_equivalent_spellings_of_the_project_are_accepted(entry):
     dependencies = ["python=3.11", "pip", "graphviz", {"pip": [entry]}]
     assert _all_problems(*_drifted(dependencies=dependencies)) == []
+
+
+def test_make_lab_uses_one_kernel_and_trusts_the_notebooks():
+    """`make lab` used to register a second kernel ("Python (CIFAR-10 series)") beside the
+    "Python 3" the notebooks select, and left the notebooks untrusted (no styled tables)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    commands = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", "lab"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "kernelspec install" not in commands and "--user" not in commands
+    assert commands.count("ipykernel install") <= 1  # only the venv's own, when (re)installing
+    assert "--name python3" in commands or "ipykernel install" not in commands
+    lab = commands.splitlines()
+    trust = next(i for i, line in enumerate(lab) if "jupyter trust notebooks/" in line)
+    start = next(i for i, line in enumerate(lab) if "jupyter lab notebooks/" in line)
+    assert trust < start
