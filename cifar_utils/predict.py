@@ -13,10 +13,15 @@ and any Pillow mode (grey, palette, RGBA, CMYK, 16-bit, ...). Other formats Pill
 Command line
 ------------
 The same steps as a small command, for files and folders (a folder means the photos
-directly in it, as :func:`load_photos` finds them). With a trained ResNet (numbers are
-illustrative; long lines cut here with "...")::
+directly in it, as :func:`load_photos` finds them). It works straight after ``pip install``:
+without ``--model`` it uses your own ResNet (``resnet.keras`` in
+:func:`cifar_utils.training.default_model_dir`, saved by notebook 03) when there is one, else
+the ResNet shipped with the package (see :mod:`cifar_utils.pretrained`), and says which in
+one line on stderr. For example (numbers are illustrative; long lines cut here with
+"...")::
 
     $ python -m cifar_utils.predict notebooks/photos/cat_chelsea.jpg my_photos
+    using the shipped model: resnet.keras, trained by 03_resnet on ... (stderr)
     notebooks/photos/cat_chelsea.jpg: cat 87%, dog 6%, deer 3%
     my_photos/beach.webp: ship 41%, airplane 22%, bird 12%
       unsure: top probability 0.41 < 0.50: the model is unsure; the photo may show ...
@@ -25,10 +30,10 @@ illustrative; long lines cut here with "...")::
     $ echo $?
     1
 
-Options: ``--model PATH`` (default ``resnet.keras`` in
-:func:`cifar_utils.training.default_model_dir`, saved by notebook 03), ``--top-k 3``,
-``--crop center_crop|letterbox`` (see :func:`load_photo`), ``--min-confidence 0.5`` (see
-:func:`predict_top_k`) and ``--json`` (one JSON document on stdout instead of text). A file
+Options: ``--model PATH`` (exactly that ``.keras`` file; default: your own ResNet, else the
+shipped one, as above), ``--top-k 3``, ``--crop center_crop|letterbox`` (see
+:func:`load_photo`), ``--min-confidence 0.5`` (see :func:`predict_top_k`) and ``--json`` (one
+JSON document on stdout instead of text; its ``model_source`` says which model). A file
 that cannot be read gets one ``PATH: error: MESSAGE`` line and the other files are still
 predicted. Exit status: 0 when every file was predicted, 1 when at least one file or folder
 gave no prediction (the others are still printed), 2 for usage errors and for a missing or
@@ -51,7 +56,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cifar_utils import data, training
+from cifar_utils import data, pretrained, training
 
 #: ``mode`` choices of :func:`load_photo`.
 CROP_MODES = ("center_crop", "letterbox")
@@ -374,14 +379,18 @@ _NO_PHOTOS = (
 )
 
 
+#: The model the command uses without ``--model`` (see :func:`cifar_utils.pretrained.load_model`).
+DEFAULT_MODEL_NAME = "resnet"
+
+
 def default_model_path() -> Path:
-    """Return the model the command uses without ``--model``: notebook 03's ResNet.
+    """Return your own model, which the command prefers without ``--model``: notebook 03's ResNet.
 
     Returns:
         ``resnet.keras`` in :func:`cifar_utils.training.default_model_dir` (the file may
-        not exist yet).
+        not exist; the command then uses the ResNet shipped with the package).
     """
-    return training.default_model_dir() / "resnet.keras"
+    return training.default_model_dir() / f"{DEFAULT_MODEL_NAME}.keras"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -407,9 +416,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         type=Path,
-        default=default_model_path(),
+        default=None,
         metavar="PATH",
-        help="trained .keras model (default: %(default)s)",
+        help=f"trained .keras model to use (default: your own {default_model_path()} if it "
+        "exists, else the ResNet shipped with the package)",
     )
     parser.add_argument(
         "--top-k",
@@ -485,16 +495,47 @@ def _collect_photos(paths: Sequence[Path], *, mode: str) -> list[tuple[str, np.n
     return entries
 
 
+def _quiet_tensorflow() -> None:
+    """Hide TensorFlow's start-up log lines (too late once TensorFlow is imported)."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _missing_model_message(path: Path) -> str:
+    return f"no trained model at {path}: run notebook 03 (make run) first, or pass --model"
+
+
+def _load_default_model() -> tuple[Any, str, str]:
+    """Your own ResNet, else the shipped one: ``(model, path shown, which one in a line)``.
+
+    Raises:
+        ValueError: With a one-line message for the user.
+    """
+    _quiet_tensorflow()
+    own = default_model_path()
+    try:
+        model, source = pretrained.load_model(DEFAULT_MODEL_NAME, model_dir=own.parent)
+    except FileNotFoundError as error:
+        if own.exists():  # your own file is there, but not a file (a folder)
+            raise ValueError(_one_line(error)) from None
+        raise ValueError(_missing_model_message(own)) from None
+    except ValueError as error:
+        raise ValueError(_one_line(error)) from None
+    if own.exists():
+        path = own
+    else:
+        entry = pretrained.read_manifest()[DEFAULT_MODEL_NAME]
+        path = pretrained.PRETRAINED_DIR / entry["file"]
+    return model, str(path), source
+
+
 def _load_model(path: Path) -> Any:
     """Load a Keras model file; raise ValueError with a one-line message for the user."""
     if not path.exists():
-        raise ValueError(
-            f"no trained model at {path}: run notebook 03 (make run) first, or pass --model"
-        )
+        raise ValueError(_missing_model_message(path))
     if not path.is_file():
         raise ValueError(f"{path} is not a file: pass the .keras file of a trained model")
-    if "tensorflow" not in sys.modules:  # too late once TensorFlow is imported
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide its start-up log lines
+    _quiet_tensorflow()
     import keras
 
     # Registers the project's own layers and schedule, which saved models refer to.
@@ -552,7 +593,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # The model first: a missing model is reported at once, before any photo is read.
     try:
-        model = _load_model(args.model)
+        if args.model is None:
+            model, model_shown, source = _load_default_model()
+            if not args.json:
+                print(f"using {source}", file=sys.stderr)
+        else:
+            model = _load_model(args.model)
+            model_shown, source = str(args.model), f"the model passed with --model: {args.model}"
     except ValueError as error:
         return _fail(str(error))
 
@@ -567,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Broad: a model with another input shape or output fails inside Keras.
         except Exception as error:
             return _fail(
-                f"the model at {args.model} cannot classify 32 x 32 RGB photos into the ten "
+                f"the model at {model_shown} cannot classify 32 x 32 RGB photos into the ten "
                 f"CIFAR-10 classes ({_one_line(error)[:300]}); pass a CIFAR-10 model with --model"
             )
     failed = len(entries) - len(images)
@@ -596,7 +643,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.json:
         document = {
-            "model": str(args.model),
+            "model": model_shown,
+            "model_source": source,
             "crop": args.crop,
             "min_confidence": args.min_confidence,
             "predicted": len(images),

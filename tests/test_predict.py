@@ -530,11 +530,13 @@ def test_main_flags_unsure_predictions_and_letterbox(tmp_path, capsys, cat_model
 
 
 def test_main_missing_model(tmp_path, capsys, monkeypatch):
-    from cifar_utils import training
+    from cifar_utils import pretrained, training
 
     photo = tmp_path / "photo.png"
     _halves(32, 32).save(photo)
     monkeypatch.setenv(training.MODEL_DIR_ENV_VAR, str(tmp_path / "models"))
+    # Nor a shipped model (the package's own folder ships one once the maintainer adds it).
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "no_shipped_models")
 
     code, out, err = _run(capsys, photo)  # the default model: $CIFAR10_MODEL_DIR/resnet.keras
 
@@ -619,3 +621,133 @@ def test_command_line_help_without_tensorflow():
         [sys.executable, "-c", check], capture_output=True, text=True, check=True
     )
     assert result.stdout.splitlines()[-1] == "0 False"
+
+
+# The default model: your own, else the one shipped with the package ----------------------
+
+
+@pytest.fixture(scope="module")
+def shipped_cat_dir(tmp_path_factory, cat_model_path):
+    """A shipped-models folder whose "resnet" is the cat model (written by save_pretrained)."""
+    from cifar_utils import pretrained
+
+    directory = tmp_path_factory.mktemp("shipped")
+    images = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    pretrained.save_pretrained(
+        cat_model_path,
+        "resnet",
+        x_test=images,
+        y_test=np.array([CAT, CAT, CAT, 0]),  # the cat model is right on 3 of 4
+        notebook="03_resnet",
+        commit="abc1234",
+        date="2026-12-06",
+        machine="Test CPU",
+        precision="float32",
+        trained_on="official CIFAR-10",
+        directory=directory,
+    )
+    return directory
+
+
+@pytest.fixture
+def default_model_env(tmp_path, monkeypatch, shipped_cat_dir):
+    """No model of your own (an empty $CIFAR10_MODEL_DIR); the shipped folder a copy of
+    ``shipped_cat_dir``. Returns (your model folder, the shipped folder)."""
+    import shutil
+
+    from cifar_utils import pretrained, training
+
+    own_dir = tmp_path / "models"
+    monkeypatch.setenv(training.MODEL_DIR_ENV_VAR, str(own_dir))
+    shipped_dir = Path(shutil.copytree(shipped_cat_dir, tmp_path / "shipped"))
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped_dir)
+    return own_dir, shipped_dir
+
+
+SHIPPED_LINE = (
+    "using the shipped model: resnet.keras, trained by 03_resnet on 2026-12-06 (75.0% "
+    "accuracy on 4 CIFAR-10 test images); train your own with notebook 03_resnet\n"
+)
+
+
+def test_main_uses_the_shipped_model_without_one_of_your_own(tmp_path, capsys, default_model_env):
+    photo = tmp_path / "photo.png"
+    _halves(32, 32).save(photo)
+
+    code, out, err = _run(capsys, photo)
+
+    assert code == predict.EXIT_OK
+    assert out.splitlines()[0].startswith(f"{photo}: cat 94%, ")
+    assert out.splitlines()[-1] == "1 photo predicted, 0 could not be read"
+    assert err == SHIPPED_LINE  # which model, on stderr: stdout keeps its format
+
+
+def test_main_prefers_your_own_model(
+    tmp_path, capsys, monkeypatch, default_model_env, cat_model_path
+):
+    import shutil
+
+    own_dir, _ = default_model_env
+    own_dir.mkdir()
+    shutil.copy(cat_model_path, own_dir / "resnet.keras")
+    photo = tmp_path / "photo.png"
+    _halves(32, 32).save(photo)
+    monkeypatch.chdir(tmp_path)  # paths inside the working folder are shown relative to it
+
+    code, out, err = _run(capsys, photo)
+
+    assert code == predict.EXIT_OK and ": cat 94%" in out
+    assert err == "using your own model: models/resnet.keras (trained by notebook 03_resnet)\n"
+    code, out, _ = _run(capsys, photo, "--json")
+    document = json.loads(out)
+    assert document["model"] == str(own_dir / "resnet.keras")
+    assert document["model_source"].startswith("your own model: models/resnet.keras")
+
+
+def test_main_json_with_the_shipped_model(tmp_path, capsys, default_model_env):
+    _, shipped_dir = default_model_env
+    photo = tmp_path / "photo.png"
+    _halves(32, 32).save(photo)
+
+    code, out, err = _run(capsys, photo, "--json")
+
+    assert code == predict.EXIT_OK and err == ""
+    document = json.loads(out)  # nothing but the JSON document on stdout
+    assert document["model"] == str(shipped_dir / "resnet.keras")
+    assert document["model_source"] == SHIPPED_LINE.removeprefix("using ").rstrip("\n")
+    assert document["results"][0]["top_k"][0]["class"] == "cat"
+
+
+def test_main_refuses_a_changed_shipped_model(tmp_path, capsys, default_model_env):
+    _, shipped_dir = default_model_env
+    path = shipped_dir / "resnet.keras"
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    path.write_bytes(bytes(content))
+    photo = tmp_path / "photo.png"
+    _halves(32, 32).save(photo)
+
+    code, out, err = _run(capsys, photo)
+
+    assert code == predict.EXIT_USAGE and out == ""
+    assert err.startswith(
+        f"python -m cifar_utils.predict: error: refused to load the shipped model {path}: it "
+        "was changed or damaged"
+    )
+    assert "Reinstall the package" in err and "run notebook 03_resnet.ipynb" in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_main_model_option_bypasses_the_shipped_model(tmp_path, capsys, default_model_env):
+    _, shipped_dir = default_model_env
+    (shipped_dir / "resnet.keras").write_bytes(b"damaged")  # never looked at with --model
+    photo = tmp_path / "photo.png"
+    _halves(32, 32).save(photo)
+
+    code, _, err = _run(capsys, photo, "--model", tmp_path / "other.keras")
+
+    assert code == predict.EXIT_USAGE
+    assert err == (
+        f"python -m cifar_utils.predict: error: no trained model at {tmp_path / 'other.keras'}: "
+        "run notebook 03 (make run) first, or pass --model\n"
+    )
