@@ -222,11 +222,16 @@ def _describe_shipped(entry: Mapping[str, Any]) -> str:
     )
 
 
+MODEL_SOURCES = ("auto", "own", "shipped")
+"""What :func:`load_model` may load: your own model if present, only yours, only the shipped."""
+
+
 def load_model(
     name: str,
     *,
     model_dir: str | os.PathLike[str] | None = None,
     directory: Path | None = None,
+    source: str = "auto",
 ) -> tuple[keras.Model, str]:
     """Load your own trained model if there is one, else the one shipped with the package.
 
@@ -240,6 +245,10 @@ def load_model(
         model_dir: Folder of your own trained models; ``None`` for
             :func:`cifar_utils.training.default_model_dir`.
         directory: Folder of the shipped models; ``None`` for :data:`PRETRAINED_DIR`.
+        source: ``"auto"`` (your own if it exists, else the shipped one), ``"own"`` (yours
+            only: FileNotFoundError if it does not exist) or ``"shipped"`` (the shipped
+            one, even if you trained your own: e.g. a quick run whose own model is a
+            short demonstration).
 
     Returns:
         ``(model, source)``: the model (takes normalised float32 images, shape
@@ -255,8 +264,15 @@ def load_model(
             the notebook to run.
     """
     notebook = _check_name(name)
+    if source not in MODEL_SOURCES:
+        raise ValueError(f"source must be one of {MODEL_SOURCES}, got {source!r}.")
     own = Path(training.default_model_dir() if model_dir is None else model_dir) / f"{name}.keras"
-    if own.exists():
+    if source == "own" and not own.exists():
+        raise FileNotFoundError(
+            f"no trained model at {own}: run notebook {notebook}.ipynb first (or `make run` "
+            'in the project folder), or use source="auto" to fall back on the shipped model.'
+        )
+    if own.exists() and source != "shipped":
         from cifar_utils import models
 
         try:

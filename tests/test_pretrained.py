@@ -290,6 +290,29 @@ def test_load_model_prefers_your_own_model_and_says_so(
     assert source == "your own model: own_models/resnet.keras (trained by notebook 03_resnet)"
 
 
+def test_load_model_source_chooses_own_or_shipped(shipped: Path, tmp_path: Path):
+    own_dir = tmp_path / "own_models"
+    own = _colour_model(scaled_bias=False)
+    bias = np.full(10, -100.0, dtype=np.float32)
+    bias[5] = 100.0  # always "dog": not the shipped model
+    own.get_layer("logits").set_weights([np.zeros((3, 10), dtype=np.float32), bias])
+    training.save_model(own, own_dir / "resnet.keras")
+
+    model, source = pretrained.load_model(
+        "resnet", model_dir=own_dir, directory=shipped, source="shipped"
+    )
+    assert source.startswith("the shipped model: resnet.keras")
+    predicted = np.argmax(model.predict(data.normalize(X_TEST), verbose=0), axis=1)
+    assert np.mean(predicted == LABELS) == pytest.approx(EXPECTED_ACCURACY)
+
+    _, source = pretrained.load_model("resnet", model_dir=own_dir, directory=shipped, source="own")
+    assert source.startswith("your own model: ")
+    with pytest.raises(FileNotFoundError, match=r"no trained model at .*run notebook 03_resnet"):
+        pretrained.load_model("resnet", model_dir=tmp_path / "none", source="own")
+    with pytest.raises(ValueError, match=r"source must be one of \('auto', 'own', 'shipped'\)"):
+        pretrained.load_model("resnet", model_dir=own_dir, source="mine")
+
+
 def test_load_model_of_a_broken_own_model_says_what_to_do(shipped: Path, tmp_path: Path):
     (tmp_path / "resnet.keras").write_bytes(b"PK\x03\x04 half a zip file")
     with pytest.raises(ValueError, match=r"run notebook 03_resnet\.ipynb again.*delete"):
