@@ -359,3 +359,35 @@ def test_figures_of_dataset_image_cells_are_kept_in_git(path):
                 f"cell {index} saves {figure}, which .gitignore hides: figures that show "
                 "CIFAR-10 images are committed"
             )
+
+
+def _readme_run_times() -> dict[str, tuple[str, str]]:
+    """The README's run-order table: notebook number -> (full, quick) run time."""
+    times = {}
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\| (\d\d) \| \[.*?\]\(notebooks/\d\d_\w+\.ipynb\) \|", line)
+        if match:
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            times[match.group(1)] = (cells[-2], cells[-1])
+    return times
+
+
+def test_run_times_have_one_source(path):
+    """The header's table and the README's run-order table give the same measured times
+    (they used to disagree: 24 s against ~30 s)."""
+    readme = _readme_run_times()
+    number = path.name[:2]
+    assert number in readme, f"the README's run-order table has no row for {path.name}"
+    header = read(path).cells[0].source
+    rows = {}
+    for line in header.splitlines():
+        match = re.match(r"\| (full|quick)\b[^|]*\| ([^|]+) \|", line)
+        if match:
+            rows[match.group(1)] = match.group(2).strip()
+    assert set(rows) == {"full", "quick"}, (
+        f"{path.name}: the header's run-time table needs a 'full' and a 'quick' row"
+    )
+    assert (rows["full"], rows["quick"]) == readme[number], (
+        f"{path.name}: the header says full {rows['full']}, quick {rows['quick']}; the "
+        f"README says full {readme[number][0]}, quick {readme[number][1]}: make them agree"
+    )
