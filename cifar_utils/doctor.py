@@ -612,16 +612,18 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s,;:()'\"`]+")
 
 
 def _shorten_paths(text: str, root: Path, home: Path) -> str:
-    """Write paths under the checkout's parent folder relative to the checkout (``.venv/...``,
-    ``../shared/...``) and other paths under the home folder with ``~``."""
+    """Write paths in the checkout relative to it (``.venv/...``), paths in the home folder
+    with ``~``, and other paths beside the checkout relative to it (``../shared/...``)."""
 
     def shorten(match: re.Match[str]) -> str:
         path = Path(match.group())
         trailing = "/" if match.group().endswith("/") else ""
-        if path.is_relative_to(root.parent) and root.parent != Path(root.anchor):
+        if path.is_relative_to(root):
             return os.path.relpath(path, root) + trailing
         if path.is_relative_to(home) and home != Path(home.anchor):
             return str(Path("~") / path.relative_to(home)) + trailing
+        if path.is_relative_to(root.parent) and root.parent != Path(root.anchor):
+            return os.path.relpath(path, root) + trailing
         return match.group()
 
     return _ABSOLUTE_PATH.sub(shorten, text)

@@ -54,10 +54,13 @@ def _one_message(err: str) -> str:
     return err
 
 
-def test_error_analysis_before_training_says_which_notebook_to_run(isolated, archive, capsys):
+def test_error_analysis_asked_for_own_models_before_training_says_which_notebook_to_run(
+    isolated, archive, capsys
+):
     code = _run(
-        isolated / "out", "--only", "05", "--data-path", str(archive), "-p", "VAL_SIZE", "100"
-    )
+        isolated / "out", "--only", "05", "--data-path", str(archive),
+        "-p", "VAL_SIZE", "100", "-p", "MODEL_SOURCE", "own",
+    )  # fmt: skip
     err = _one_message(capsys.readouterr().err)
     assert code == 1
     assert "05_error_analysis failed" in err
@@ -65,16 +68,17 @@ def test_error_analysis_before_training_says_which_notebook_to_run(isolated, arc
     assert "run notebook 03_resnet.ipynb first (or `make run`" in err
 
 
-def test_predictions_before_training_say_so_and_train_a_stand_in(isolated, archive, capsys):
+def test_predictions_before_training_use_the_shipped_model_and_say_so(isolated, archive, capsys):
+    """Without a model of one's own, 04 answers with the shipped ResNet (it used to train a
+    stand-in for minutes), and its output says so."""
     code = _run(
         isolated / "out", "--only", "04", "--data-path", str(archive),
-        "-p", "FALLBACK_TRAIN_SIZE", "256", "-p", "NUM_TEST_IMAGES", "4",
+        "-p", "MODEL_SOURCE", "auto", "-p", "NUM_TEST_IMAGES", "4",
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     notebook = (isolated / "out" / "04_predictions.ipynb").read_text()
-    assert "No usable trained model at" in notebook
-    assert "run notebook 03_resnet.ipynb" in notebook
-    assert "stand-in trained on" in notebook
+    assert "the shipped model: resnet.keras, trained by 03_resnet" in notebook
+    assert "stand-in" not in notebook
 
 
 def test_offline_without_the_dataset_says_what_to_set(isolated, capsys, monkeypatch):
