@@ -606,3 +606,58 @@ def plot_grad_cam(
 def _image_axes(fig: Figure) -> list[Axes]:
     """The panels of a :func:`plot_image_grid` figure that show an image, in order."""
     return [ax for ax in fig.axes if ax.images]
+
+
+def plot_image_rows(
+    rows: Mapping[str, Sequence[np.ndarray] | np.ndarray],
+    *,
+    column_titles: Sequence[str] | None = None,
+) -> Figure:
+    """Show images in labelled rows: each row's name on the left, column titles on top.
+
+    Introduced by notebook 07, for one image under every corruption (rows) and severity
+    (columns).
+
+    Args:
+        rows: Row name -> that row's images, each (H, W, 3) or (H, W), uint8 in 0-255 or
+            float in 0-1 (a (K, H, W, 3) array works). Rows may differ in length; the
+            grid is as wide as the longest row.
+        column_titles: One title per column (for example the severities), or None.
+
+    Returns:
+        The Figure, about 0.9 inch per panel, drawn pixel by pixel (no smoothing).
+
+    Raises:
+        ValueError: If there are no rows, a row is empty, or ``column_titles`` does not
+            have one title per column.
+    """
+    if not rows:
+        raise ValueError("plot_image_rows: got no rows; pass {row name: images}.")
+    empty = [name for name, images in rows.items() if len(images) == 0]
+    if empty:
+        raise ValueError(f"plot_image_rows: rows {empty} have no images.")
+    ncols = max(len(images) for images in rows.values())
+    if column_titles is not None and len(column_titles) != ncols:
+        raise ValueError(
+            f"plot_image_rows: got {len(column_titles)} column titles for {ncols} columns."
+        )
+    fig, axes = plt.subplots(
+        len(rows),
+        ncols,
+        figsize=(0.9 * ncols + 1.4, 0.9 * len(rows) + 0.3),
+        squeeze=False,
+        layout="constrained",
+    )
+    for row_axes, (name, images) in zip(axes, rows.items(), strict=True):
+        for column, ax in enumerate(row_axes):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if column < len(images):
+                image = np.asarray(images[column])
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+        row_axes[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    for ax, title in zip(axes[0], column_titles or (), strict=False):
+        ax.set_title(title, fontsize=9)
+    return fig
