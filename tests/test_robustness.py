@@ -8,8 +8,6 @@ definition of a kernel.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")  # no display in tests; set before pyplot is imported
@@ -20,7 +18,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from cifar_utils import data, plotting, robustness, series
+from cifar_utils import data, plotting, robustness
 
 RANDOM_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 
@@ -452,25 +450,3 @@ def test_plot_image_rows_labels_rows_and_columns(images):
 def test_plot_image_rows_refuses_bad_input(rows, titles, message):
     with pytest.raises(ValueError, match=message):
         plotting.plot_image_rows(rows, column_titles=titles)
-
-
-# notebook 07's profiles ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize("profile", ["full", "quick"])
-def test_profiles_give_07_the_validation_split_of_its_models(profile):
-    """07 fits its temperature on the held-out images of the 03 run whose model it
-    measures: the full profile's for the shipped models, the same profile's otherwise."""
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
-    content = series.load_profile(profile, notebooks)
-    robust = {
-        **series.read_parameters(notebooks / "07_robustness.ipynb"),
-        **content["07_robustness"],
-    }
-    trained_by = "full" if robust["MODEL_SOURCE"] == "shipped" else profile
-    resnet = {
-        **series.read_parameters(notebooks / "03_resnet.ipynb"),
-        **series.load_profile(trained_by, notebooks)["03_resnet"],
-    }
-    for name in ("SEED", "VAL_SIZE"):
-        assert resnet[name] == robust[name], name

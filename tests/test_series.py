@@ -295,22 +295,20 @@ def test_an_auto_parameter_also_takes_true_or_false(value, accepted):
 
 
 @pytest.mark.parametrize("profile", series.PROFILES)
-def test_profiles_give_05_the_validation_split_of_its_models(profile):
-    """05 fits temperature on the held-out images of the 03 run whose model it analyses:
-    SEED and VAL_SIZE must agree with that run (the full profile's for the shipped models,
-    which that profile trained; the same profile's otherwise)."""
+@pytest.mark.parametrize("stem", ["05_error_analysis", "07_robustness"])
+def test_profiles_give_the_validation_split_of_the_models_measured(profile, stem):
+    """05 and 07 fit a temperature on the held-out images of the 03 run whose model they
+    measure: SEED and VAL_SIZE must agree with that run (the full profile's for the shipped
+    models, which that profile trained; the same profile's otherwise)."""
     content = series.load_profile(profile, NOTEBOOK_DIR)
-    analysis = {
-        **series.read_parameters(NOTEBOOK_DIR / "05_error_analysis.ipynb"),
-        **content["05_error_analysis"],
-    }
-    trained_by = "full" if analysis["MODEL_SOURCE"] == "shipped" else profile
+    measuring = {**series.read_parameters(NOTEBOOK_DIR / f"{stem}.ipynb"), **content[stem]}
+    trained_by = "full" if measuring["MODEL_SOURCE"] == "shipped" else profile
     resnet = {
         **series.read_parameters(NOTEBOOK_DIR / "03_resnet.ipynb"),
         **series.load_profile(trained_by, NOTEBOOK_DIR)["03_resnet"],
     }
     for name in ("SEED", "VAL_SIZE"):
-        assert resnet[name] == analysis[name], name
+        assert resnet[name] == measuring[name], name
 
 
 # --------------------------------------------------------------------------- cleaning
