@@ -9,7 +9,7 @@ PROFILE ?= full
 # Keep TensorFlow's C++ start-up chatter out of notebooks and logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup run test lint test-unit test-notebooks bench doctor lab clean
+.PHONY: help setup run test lint test-unit test-notebooks bench doctor lab worker clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -74,6 +74,20 @@ bench: $(STAMP)  ## Benchmark this machine: matmul peak, images/s and FLOP/s per
 
 doctor: $(STAMP)  ## Check this machine: versions, devices, precision, Graphviz, dataset, disk
 	$(BIN)/python -m cifar_utils.doctor
+
+# One worker of a run of 03 spread over several machines: run it on every machine, with the
+# same HOSTS and the machine's own INDEX. Worker 0 is the chief: it keeps the model and the
+# backups and, in the full profile, rewrites notebooks/03; the others write their executed
+# copy of the notebook to build/worker<INDEX>/ and leave their checkout alone. See the README.
+worker:  ## One worker of 03 trained on several machines: HOSTS=host1:12345,host2:12345 INDEX=0 (ARGS="-p EPOCHS 2" etc.)
+	@if [ -z "$(HOSTS)" ] || [ -z "$(INDEX)" ]; then \
+		echo "usage: make worker HOSTS=host1:12345,host2:12345 INDEX=0 (1 on the second machine)"; \
+		exit 2; \
+	fi
+	@$(MAKE) --no-print-directory $(STAMP)
+	$(BIN)/python -m cifar_utils.cluster --hosts $(HOSTS) --index $(INDEX) -- \
+		$(BIN)/python -m cifar_utils.series --profile $(PROFILE) --only 03 \
+		$(if $(filter-out 0,$(INDEX)),--output-dir build/worker$(INDEX)) $(ARGS)
 
 # One kernel: the venv's own "Python 3" (installed with the project), which the notebooks
 # select. The committed notebooks are trusted, so their styled tables show.

@@ -27,7 +27,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cifar_utils import files
+from cifar_utils import cluster, files
 
 
 @keras.saving.register_keras_serializable(package="cifar_utils")
@@ -180,6 +180,11 @@ class TrainingBackup(keras.callbacks.Callback):
     counter as two files in place, so a kill at the wrong moment resumes one epoch off or
     from a half-written file; this callback keeps each backup in one atomic rename.
 
+    On several machines (``MultiWorkerMirroredStrategy``) only the chief keeps backups
+    (:func:`cifar_utils.cluster.chief_only_path`); on resuming, it sends the epoch count,
+    weights and optimiser state to the other workers, which need no copy of the backups.
+    Their :attr:`history` then holds only the epochs they trained themselves.
+
     Args:
         directory: Folder for this model's backups (created when needed).
         params: Everything that defines the run (the notebook's parameters): JSON-able
@@ -220,42 +225,61 @@ class TrainingBackup(keras.callbacks.Callback):
     def restore(self, model: Any) -> int:
         """Load the newest backup of this run into ``model`` (compiled, same parameters).
 
-        Backups of runs with other parameters under the same folder are deleted.
+        Backups of runs with other parameters under the same folder are deleted. On
+        several machines every worker calls it (it is a collective step); only the chief
+        reads the folder.
 
         Returns:
             The number of epochs already done: pass it to ``fit`` as ``initial_epoch``.
         """
-        if self.root.is_dir():
+        strategy = getattr(model, "distribute_strategy", None)
+        multi_worker = cluster.is_multi_worker(strategy)
+        reads_files = cluster.is_chief(strategy)
+        if reads_files and self.root.is_dir():
             for other in self.root.iterdir():
                 if other.is_dir() and other.name != self.key:
                     shutil.rmtree(other, ignore_errors=True)
                     print(f"deleted a backup of a run with other parameters: {other}")
         self.history, self.seconds, self.epoch_seconds, self.resumed_from = {}, 0.0, [], 0
         state_path = self.directory / _STATE_FILE
-        if not state_path.is_file():
+        state: dict[str, Any] | None = None
+        epoch = 0
+        if reads_files and state_path.is_file():
+            # state.json is written after the weights of its epoch and older weights are
+            # deleted after it, so the weights it names are always there and complete.
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            epoch = int(state["epochs"])
+            path = self.directory / f"epoch-{epoch:04d}.weights.h5"
+            if not path.is_file():
+                raise RuntimeError(
+                    f"the backup in {self.directory} is incomplete ({path.name} is missing); "
+                    "delete that folder to start afresh."
+                )
+        if epoch == 0 and not multi_worker:
             return 0
-        # state.json is written after the weights of its epoch and older weights are
-        # deleted after it, so the weights it names are always there and complete.
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        epoch = int(state["epochs"])
-        path = self.directory / f"epoch-{epoch:04d}.weights.h5"
-        if not path.is_file():
-            raise RuntimeError(
-                f"the backup in {self.directory} is incomplete ({path.name} is missing); "
-                "delete that folder to start afresh."
-            )
-        # Under tf.distribute the optimiser's variables must be made in the model's scope.
-        strategy = getattr(model, "distribute_strategy", None)
+        # Under tf.distribute the optimiser's variables must be made in the model's scope,
+        # on several machines by every worker in the same order (a collective step).
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
             if model.optimizer is not None and not model.optimizer.built:
                 model.optimizer.build(model.trainable_variables)
+        if epoch:
+            # Outside the scope: Keras (3.15) makes a throwaway optimizer at every load,
+            # whose variables would be collective steps that only the chief takes.
             model.load_weights(path)
-        self.history = {key: list(values) for key, values in state["history"].items()}
-        self.seconds = float(state["seconds"])
-        # A backup written by an older version has no per-epoch times: unknown (NaN).
-        self.epoch_seconds = [float(v) for v in state.get("epoch_seconds", [math.nan] * epoch)]
+        if multi_worker:
+            epoch = cluster.sync_from_chief(strategy, model, epoch)
+            if epoch == 0:
+                return 0
+        if state is not None:
+            self.history = {key: list(values) for key, values in state["history"].items()}
+            self.seconds = float(state["seconds"])
+            # A backup written by an older version has no per-epoch times: unknown (NaN).
+            times = state.get("epoch_seconds", [math.nan] * epoch)
+            self.epoch_seconds = [float(v) for v in times]
         self.resumed_from = epoch
-        print(f"resuming after epoch {epoch} from {path}")
+        print(
+            f"resuming after epoch {epoch} from " + (str(path) if state else "the chief's backup")
+        )
         return epoch
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -266,10 +290,18 @@ class TrainingBackup(keras.callbacks.Callback):
         self.seconds += self.epoch_seconds[-1]
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        self.directory.mkdir(parents=True, exist_ok=True)
         done = epoch + 1
-        with files.atomic_path(self.directory / f"epoch-{done:04d}.weights.h5") as temporary:
+        # On several machines every worker saves (reading distributed variables may need
+        # the others), but only the chief keeps its file.
+        strategy = getattr(self.model, "distribute_strategy", None)
+        target = self.directory / f"epoch-{done:04d}.weights.h5"
+        with (
+            cluster.chief_only_path(target, strategy) as path,
+            files.atomic_path(path) as temporary,
+        ):
             self.model.save_weights(temporary, overwrite=True)
+        if not cluster.is_chief(strategy):
+            return
         state = {
             "epochs": done,
             "history": self.history,
@@ -283,4 +315,5 @@ class TrainingBackup(keras.callbacks.Callback):
                 older_path.unlink(missing_ok=True)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if cluster.is_chief(getattr(self.model, "distribute_strategy", None)):
+            shutil.rmtree(self.directory, ignore_errors=True)

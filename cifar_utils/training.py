@@ -437,6 +437,11 @@ def distribution_strategy(kind: str = "auto") -> Any:
     every batch over the devices and adds up their gradients, with no other change to
     the notebook (``BATCH_SIZE`` stays the global batch size).
 
+    With a ``$TF_CONFIG`` (several machines, see :mod:`cifar_utils.cluster`), the text is
+    checked and the other workers are waited for (at most ``$CIFAR10_WORKER_TIMEOUT``
+    seconds, default 120) before the strategy is made; the strategy is one that Keras 3's
+    ``fit`` can train under (:func:`cifar_utils.cluster.multi_worker_strategy`).
+
     Args:
         kind: ``"auto"``: ``MultiWorkerMirroredStrategy`` when ``$TF_CONFIG`` describes a
             cluster of machines, ``MirroredStrategy`` when this machine has several GPUs,
@@ -445,20 +450,27 @@ def distribution_strategy(kind: str = "auto") -> Any:
 
     Returns:
         A ``tf.distribute.Strategy``.
+
+    Raises:
+        ValueError: If ``kind`` is unknown or ``$TF_CONFIG`` is malformed.
+        TimeoutError: If another worker of ``$TF_CONFIG`` cannot be reached in time.
     """
     if kind not in STRATEGIES:
         raise ValueError(f"kind must be one of {STRATEGIES}, got {kind!r}.")
+    from cifar_utils import cluster
+
+    tf_config = os.environ.get(cluster.TF_CONFIG_ENV_VAR)
+    if tf_config and kind in ("auto", "multi_worker"):
+        # Before the strategy (and here before TensorFlow is imported): a malformed TF_CONFIG
+        # is refused, and a worker that does not come is reported, not waited for forever.
+        cluster.wait_for_peers(cluster.parse_tf_config(tf_config))
+        kind = "multi_worker"
     import tensorflow as tf
 
     if kind == "auto":
-        if os.environ.get("TF_CONFIG"):
-            kind = "multi_worker"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
-            kind = "mirrored"
-        else:
-            kind = "none"
+        kind = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none"
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return cluster.multi_worker_strategy()  # one that Keras 3's fit can train under
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
