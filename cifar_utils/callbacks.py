@@ -5,6 +5,11 @@
 - :class:`Lookahead`: airbench's weight averaging, as a callback.
 - :class:`TrainingBackup`: per-epoch backups written atomically, so that an interrupted
   ``fit`` resumes where it stopped, and never from a run with other parameters.
+- :class:`EpochProgress`: a live progress bar per epoch in Jupyter, one line per epoch
+  in saved notebooks and logs.
+- :class:`LinearDecay` and :class:`TimeBudget`: a learning rate falling linearly to 0,
+  whose end a callback brings forward when the measured epochs say the time budget will
+  not hold (``06_speedrun``).
 
 Introduced by ``03_resnet``. Importing this module imports Keras (the classes subclass
 Keras's), but changes no setting.
@@ -90,6 +95,161 @@ class TriangularSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="cifar_utils")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate falling linearly from ``peak`` to 0 at ``total_steps`` (then 0).
+
+    Like ``keras.optimizers.schedules.PolynomialDecay(peak, total_steps, 0.0)``, with one
+    addition: :meth:`end_at` moves the end forward during training, and the rate then
+    falls linearly from its current value to 0 at the new end, without a jump. The
+    state lives in non-trainable variables, so a compiled (or XLA) training step reads
+    the new line at once, without being traced again. :class:`TimeBudget` uses it.
+
+    Args:
+        peak: Learning rate at step 0.
+        total_steps: Step at which the rate reaches 0 (until :meth:`end_at` moves it).
+    """
+
+    def __init__(self, peak: float, total_steps: int) -> None:
+        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}.")
+        if total_steps < 1 or not peak > 0:
+            raise ValueError(
+                f"peak and total_steps must be positive, got {peak!r} and {total_steps!r}."
+            )
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        # The line the rate follows: from (start_step, start_rate) to (end_step, 0).
+        self._start_step = keras.Variable(0.0, trainable=False, name="decay_start_step")
+        self._start_rate = keras.Variable(self.peak, trainable=False, name="decay_start_rate")
+        self._end_step = keras.Variable(float(total_steps), trainable=False, name="decay_end")
+
+    @property
+    def end_step(self) -> int:
+        """The step at which the rate reaches 0 now."""
+        return round(float(self._end_step.numpy()))
+
+    def end_at(self, step: int, end_step: int) -> None:
+        """From ``step`` on, fall linearly from the current rate to 0 at ``end_step``.
+
+        Only brings the end forward: ``step <= end_step <= end_step now``.
+        """
+        if not 0 <= step <= end_step <= self.end_step:
+            raise ValueError(
+                f"end_at needs 0 <= step <= end_step <= {self.end_step} (the current end), "
+                f"got step {step!r} and end_step {end_step!r}."
+            )
+        rate = float(keras.ops.convert_to_numpy(self(step)))
+        self._start_step.assign(float(step))
+        self._start_rate.assign(rate)
+        self._end_step.assign(float(end_step))
+
+    def __call__(self, step: Any) -> Any:
+        step = keras.ops.cast(step, "float32")
+        length = keras.ops.maximum(self._end_step - self._start_step, 1.0)
+        remaining = keras.ops.clip((self._end_step - step) / length, 0.0, 1.0)
+        return self._start_rate * remaining
+
+    def get_config(self) -> dict[str, Any]:
+        return {"peak": self.peak, "total_steps": self.total_steps}
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Keep training inside a time budget, measured on the epochs themselves.
+
+    A plan made from a few seconds of measured speed is a guess: whole epochs can run
+    10-15% slower than a short probe (a CPU sustains less than it bursts, validation and
+    backups add their share). After every epoch this callback compares the time left with
+    the epochs left, at the mean speed of the epochs after the first (which carries the
+    one-off tracing, and counts only in the time spent). When they do not fit, it
+    ends the training earlier and moves the learning rate's end with it
+    (:meth:`LinearDecay.end_at`), so the rate still reaches 0 on the last epoch. It never
+    adds epochs. At least one more epoch follows a shortening, so the decay can finish.
+
+    The decisions depend only on the epoch times, which :class:`TrainingBackup` keeps, so
+    a resumed run replays them and continues on the same plan: pass the backup, and list
+    this callback after it in ``fit``'s callbacks.
+
+    Args:
+        budget_seconds: Time allowed for all epochs (validation included).
+        schedule: The optimiser's :class:`LinearDecay`.
+        steps_per_epoch: Optimiser steps per epoch.
+        backup: The run's :class:`TrainingBackup` (its ``epoch_seconds``).
+    """
+
+    def __init__(
+        self,
+        budget_seconds: float,
+        schedule: LinearDecay,
+        steps_per_epoch: int,
+        backup: TrainingBackup,
+    ) -> None:
+        super().__init__()
+        if not budget_seconds > 0:
+            raise ValueError(f"budget_seconds must be positive, got {budget_seconds!r}.")
+        if not isinstance(schedule, LinearDecay):
+            raise ValueError(
+                "schedule must be the optimiser's callbacks.LinearDecay, got "
+                f"{type(schedule).__name__}."
+            )
+        if isinstance(steps_per_epoch, bool) or not (
+            isinstance(steps_per_epoch, (int, np.integer)) and steps_per_epoch >= 1
+        ):
+            raise ValueError(
+                f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}."
+            )
+        self.budget_seconds = float(budget_seconds)
+        self.schedule = schedule
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.backup = backup
+        self.planned_epochs = -(-schedule.end_step // self.steps_per_epoch)
+        self.changes: list[tuple[int, int]] = []
+        """Each shortening as (epochs done, new number of epochs)."""
+        self.epoch_estimate = math.nan
+        """Seconds per epoch behind the last shortening."""
+
+    @property
+    def epochs(self) -> int:
+        """The number of epochs the run ends after, as planned now."""
+        return -(-self.schedule.end_step // self.steps_per_epoch)
+
+    def _replan(self, done: int) -> None:
+        times = self.backup.epoch_seconds[:done]
+        epochs = self.epochs
+        if done < 2 or done >= epochs or len(times) < done:
+            return  # the first epoch alone says little: it carries the one-off tracing
+        typical = float(np.mean(times[1:]))
+        left = self.budget_seconds - float(np.sum(times))
+        fits = done + max(1, int(left // typical))
+        if fits < epochs:
+            self.schedule.end_at(done * self.steps_per_epoch, fits * self.steps_per_epoch)
+            self.changes.append((done, fits))
+            self.epoch_estimate = typical
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        # A resumed run: replay the decisions of the epochs the backup restored.
+        for done in range(1, len(self.backup.epoch_seconds) + 1):
+            self._replan(done)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        done = epoch + 1
+        if len(self.backup.epoch_seconds) != done:
+            raise RuntimeError(
+                "TimeBudget needs the epoch times of its TrainingBackup: list it after the "
+                "backup in fit's callbacks."
+            )
+        before = self.epochs
+        self._replan(done)
+        if self.epochs != before:
+            print(
+                f"epoch {done}: an epoch takes {self.epoch_estimate:.0f} s here; "
+                f"ending after epoch {self.epochs} instead of {before} to stay within "
+                f"{self.budget_seconds / 60:g} min"
+            )
+        if done >= self.epochs:
+            self.model.stop_training = True
+
+
 class Lookahead(keras.callbacks.Callback):
     """Lookahead weight averaging with a growing decay, as in Keller Jordan's airbench.
 
@@ -152,6 +312,111 @@ class Lookahead(keras.callbacks.Callback):
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self._variables:
             self._update(1.0)
+
+
+# --- Progress ------------------------------------------------------------------------------
+
+PROGRESS_ENV_VAR = files.PROGRESS_ENV_VAR
+
+
+def _in_jupyter() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A live progress bar while an epoch trains, one line per epoch when it is done.
+
+    In a Jupyter kernel (JupyterLab, Colab, papermill) every epoch gets one output that is
+    updated in place, at most every ``every_seconds``: a bar, the steps done, the time
+    spent and the time the epoch has left. When the epoch ends, that output becomes the
+    epoch's line, as ``fit(verbose=2)`` prints it::
+
+        Epoch 3/10 - 84s - accuracy: 0.7497 - loss: 1.3568 - val_accuracy: 0.6382 - ...
+
+    A saved notebook keeps only the last state of each output, so papermill and nbconvert
+    write one line per epoch, not hundreds of bar updates. Outside Jupyter, or with
+    ``$CIFAR10_PROGRESS=lines``, it prints just the line per epoch. Use it with
+    ``fit(..., verbose=0, callbacks=[..., callbacks.EpochProgress()])``.
+
+    Args:
+        every_seconds: Least time between two updates of the bar.
+        width: Characters of the bar.
+    """
+
+    def __init__(self, every_seconds: float = 1.0, width: int = 30) -> None:
+        super().__init__()
+        if (
+            not every_seconds >= 0
+            or isinstance(width, bool)
+            or not isinstance(width, int)
+            or width < 1
+        ):
+            raise ValueError(
+                f"every_seconds must be >= 0 and width a positive integer, got "
+                f"{every_seconds!r} and {width!r}."
+            )
+        self.every_seconds = float(every_seconds)
+        self.width = width
+        self.live = _in_jupyter() and os.environ.get(PROGRESS_ENV_VAR, "") != "lines"
+        """Whether the bar is shown (a Jupyter kernel, not told to print lines)."""
+        self._handle: Any = None
+        self._start = 0.0
+        self._shown = 0.0
+        self._epoch = 0
+
+    def _header(self) -> str:
+        return f"Epoch {self._epoch + 1}/{self.params.get('epochs', '?')}"
+
+    def bar(self, done: int, steps: int | None, seconds: float) -> str:
+        """The text shown after ``done`` of ``steps`` steps and ``seconds`` of the epoch."""
+        if not steps:
+            return f"{self._header()} - step {done} - {seconds:.0f}s"
+        filled = min(self.width, round(self.width * done / steps))
+        left = seconds / done * (steps - done) if done else math.nan
+        eta = f"{left:.0f}s left" if done else "starting"
+        return (
+            f"{self._header()} [{'=' * filled}{'.' * (self.width - filled)}] "
+            f"{done}/{steps} steps - {seconds:.0f}s - {eta}"
+        )
+
+    def line(self, seconds: float, logs: Mapping[str, Any] | None) -> str:
+        """The epoch's final line: its time and every metric."""
+        metrics = "".join(f" - {key}: {float(value):.4f}" for key, value in (logs or {}).items())
+        return f"{self._header()} - {seconds:.0f}s{metrics}"
+
+    def _show(self, text: str) -> None:
+        from IPython.display import display
+
+        data = {"text/plain": text}
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self._start = self._shown = time.perf_counter()
+        self._handle = None
+        if self.live:
+            self._show(self.bar(0, self.params.get("steps"), 0.0))
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        now = time.perf_counter()
+        if self.live and now - self._shown >= self.every_seconds:
+            self._shown = now
+            self._show(self.bar(batch + 1, self.params.get("steps"), now - self._start))
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        text = self.line(time.perf_counter() - self._start, logs)
+        if self.live:
+            self._show(text)
+        else:
+            print(text, flush=True)
 
 
 # --- Resuming interrupted training --------------------------------------------------------

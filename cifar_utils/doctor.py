@@ -40,6 +40,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
+from cifar_utils import files
+
 if TYPE_CHECKING:
     import cifar_utils.data
 
@@ -608,27 +610,6 @@ def _summary(checks: Sequence[Check]) -> str:
     return "all required checks passed"
 
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s,;:()'\"`]+")
-
-
-def _shorten_paths(text: str, root: Path, home: Path) -> str:
-    """Write paths in the checkout relative to it (``.venv/...``), paths in the home folder
-    with ``~``, and other paths beside the checkout relative to it (``../shared/...``)."""
-
-    def shorten(match: re.Match[str]) -> str:
-        path = Path(match.group())
-        trailing = "/" if match.group().endswith("/") else ""
-        if path.is_relative_to(root):
-            return os.path.relpath(path, root) + trailing
-        if path.is_relative_to(home) and home != Path(home.anchor):
-            return str(Path("~") / path.relative_to(home)) + trailing
-        if path.is_relative_to(root.parent) and root.parent != Path(root.anchor):
-            return os.path.relpath(path, root) + trailing
-        return match.group()
-
-    return _ABSOLUTE_PATH.sub(shorten, text)
-
-
 def format_report(checks: Sequence[Check], *, relative_paths: bool = False) -> str:
     """Render checks as an aligned text report, ending with a one-line verdict.
 
@@ -651,8 +632,8 @@ def format_report(checks: Sequence[Check], *, relative_paths: bool = False) -> s
         checks = [
             dataclasses.replace(
                 check,
-                detail=_shorten_paths(check.detail, root, home),
-                advice=_shorten_paths(check.advice, root, home),
+                detail=files.shorten_paths(check.detail, root, home),
+                advice=files.shorten_paths(check.advice, root, home),
             )
             for check in checks
         ]

@@ -3,7 +3,8 @@
 Every ``plot_*`` helper draws and returns: one panel returns its ``Axes`` (and takes
 ``ax=None`` to draw into an existing one), several panels return the ``Figure``. Helpers
 never call ``plt.show()``, ``savefig`` or ``plt.close()``; a notebook saves a figure with
-``plotting.save_fig(fig, "name", FIGURE_DIR)`` and then shows it with ``plt.show()``.
+``plotting.save_fig(fig, "name", figure_dir)`` and then shows it with ``plt.show()``;
+:func:`default_figure_dir` says where figures go when the notebook's ``FIGURE_DIR`` is "".
 
 Importing this module changes no matplotlib settings (no rcParams, no backend).
 
@@ -31,6 +32,7 @@ from cifar_utils import files
 if TYPE_CHECKING:
     import pandas as pd
 
+FIGURE_DIR_ENV_VAR = files.FIGURE_DIR_ENV_VAR
 #: Resolution of saved figures: sharp on the web, small in git.
 SAVE_DPI = 120
 #: Title colours of :func:`plot_predictions`.
@@ -53,6 +55,32 @@ class TopKPrediction(Protocol):
     top_probabilities: tuple[float, ...]
     unsure: bool
     reason: str
+
+
+def default_figure_dir(notebook: str) -> Path:
+    """Where a notebook saves its figures when its ``FIGURE_DIR`` is "".
+
+    ``$CIFAR10_FIGURE_DIR/<notebook>`` when that is set: the series' full run in place
+    sets it to the project's ``figures/``, whose figures are committed. Otherwise
+    ``build/figures/<notebook>`` in the project checkout, whatever the working directory
+    (git-ignored: a student's run never rewrites the committed figures), or
+    ``figures/<notebook>`` in the working directory when the package was installed without
+    a checkout (Colab). The folder is not created.
+
+    Args:
+        notebook: The notebook's name without ``.ipynb``, e.g. ``"01_data_exploration"``.
+    """
+    if not notebook or Path(notebook).name != notebook or notebook in {".", ".."}:
+        raise ValueError(
+            f"default_figure_dir: notebook {notebook!r} must be a notebook's name such as "
+            "'01_data_exploration'."
+        )
+    configured = os.environ.get(FIGURE_DIR_ENV_VAR)
+    if configured:
+        return Path(configured).expanduser() / notebook
+    if files.project_root() is not None:
+        return files.project_folder("build", "figures", notebook)
+    return files.project_folder("figures", notebook)
 
 
 def save_fig(fig: Figure, name: str, directory: str | os.PathLike[str]) -> None:

@@ -393,6 +393,8 @@ def plan_series(
                     "cell, or run with --output-dir DIR to try other values"
                 )
             env = {"CIFAR10_PATH": str(data_path)} if data_path is not None else {}
+            # The committed run writes the committed figures (FIGURE_DIR = "" resolves there).
+            env[files.FIGURE_DIR_ENV_VAR] = str(notebook_dir.parent / "figures")
             runs.append(NotebookRun(notebook, notebook, {}, notebook_dir, True, env))
             continue
 
@@ -549,7 +551,10 @@ def run_series(
         try:
             log_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
             inherited = _absolute_dataset_variables()
-            with _environment({"TF_CPP_MIN_LOG_LEVEL": log_level, **inherited, **run.env}):
+            progress = {files.PROGRESS_ENV_VAR: "lines"}  # epochs as lines in the log
+            with _environment(
+                {"TF_CPP_MIN_LOG_LEVEL": log_level, **progress, **inherited, **run.env}
+            ):
                 papermill.execute_notebook(
                     str(run.notebook),
                     str(target),

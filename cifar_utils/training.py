@@ -42,11 +42,6 @@ def set_seed(seed: int, *, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _project_root() -> Path | None:
-    root = Path(__file__).resolve().parent.parent
-    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
-
-
 def default_model_dir() -> Path:
     """Return the folder where the notebooks save and load trained models.
 
@@ -56,7 +51,7 @@ def default_model_dir() -> Path:
     override = os.environ.get(MODEL_DIR_ENV_VAR)
     if override:
         return Path(override).expanduser()
-    root = _project_root()
+    root = files.project_root()
     if root is not None:
         return root / "models"
     return Path.home() / ".cache" / "cifar_utils" / "models"

@@ -81,12 +81,13 @@ def cifar_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Tests never write to the user's folders: the data cache (a synthetic archive
-    extracted there would later pass for CIFAR-10), trained models, and
-    ``training.choose_setup``'s measurements go to temporary folders, for the tests and for
-    the notebook kernels they start (which inherit the environment)."""
+    extracted there would later pass for CIFAR-10), trained models, figures and
+    ``training.choose_setup``'s measurements go to temporary folders, for the tests and
+    for the notebook kernels they start (which inherit the environment)."""
     root = tmp_path_factory.mktemp("user_folders")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CIFAR10_DATA_DIR", str(root / "data"))
         patch.setenv("CIFAR10_MODEL_DIR", str(root / "models"))
         patch.setenv("CIFAR10_SETUP_CACHE", str(root / "training_setups.json"))
+        patch.setenv("CIFAR10_FIGURE_DIR", str(root / "figures"))
         yield root

@@ -72,3 +72,43 @@ def test_atomic_path_accepts_strings(tmp_path):
         assert isinstance(temporary, Path)
         temporary.write_text("ok")
     assert (tmp_path / "x.txt").read_text() == "ok"
+
+
+# The project's folders ----------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_project_root_is_the_checkout_and_none_when_installed(monkeypatch, tmp_path):
+    assert files.project_root() == REPO_ROOT
+    monkeypatch.setattr(files, "_ROOT", tmp_path)  # an installed package: no pyproject beside
+    assert files.project_root() is None
+
+
+def test_project_folder_does_not_depend_on_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert files.project_folder("models") == REPO_ROOT / "models"
+    assert files.project_folder("build", "figures") == REPO_ROOT / "build" / "figures"
+    assert not (tmp_path / "models").exists()
+
+
+def test_project_folder_without_a_checkout_is_in_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.setattr(files, "project_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert files.project_folder("figures", "01") == tmp_path / "figures" / "01"
+
+
+def test_shorten_paths_writes_paths_that_hold_on_any_machine(tmp_path):
+    root, home = tmp_path / "work" / "checkout", tmp_path / "home" / "student"
+    text = (
+        f"saved {root}/models/resnet.keras; data {tmp_path}/work/shared/c.tar.gz, "
+        f"cache {home}/.cache/x/ and {tmp_path}/elsewhere/y"
+    )
+    assert files.shorten_paths(text, root, home) == (
+        "saved models/resnet.keras; data ../shared/c.tar.gz, "
+        f"cache ~/.cache/x/ and {tmp_path}/elsewhere/y"
+    )
+
+
+def test_shorten_paths_defaults_to_this_checkout():
+    assert files.shorten_paths(f"saved {REPO_ROOT}/models/a.keras") == "saved models/a.keras"

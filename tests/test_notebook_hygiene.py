@@ -159,11 +159,21 @@ def test_common_parameters_follow_the_conventions(path):
     defaults = series.read_parameters(path)
     assert isinstance(defaults.get("SEED"), int), "SEED = 42  # seeds Python, NumPy and TF"
     assert defaults.get("DATA_PATH") == "", 'DATA_PATH = ""  # "" = $CIFAR10_PATH, then ...'
-    assert defaults.get("FIGURE_DIR") == f"../figures/{path.stem}", (
-        f'FIGURE_DIR = "../figures/{path.stem}"  # where this notebook\'s figures are saved'
-    )
+    # Folders default to "" and are resolved from the project, not the working directory
+    # (papermill and nbconvert run from anywhere), in the cell after the parameters.
+    assert defaults.get("FIGURE_DIR") == "", 'FIGURE_DIR = ""  # "" = build/figures/ ...'
+    cells = code_cells(read(path))
+    index = next(i for i, cell in enumerate(cells) if "parameters" in tags(cell))
+    derived = cells[index + 1].source
+    assert f'figure_dir = FIGURE_DIR or plotting.default_figure_dir("{path.stem}")' in derived
     if "MODEL_DIR" in defaults:
-        assert defaults["MODEL_DIR"] == "../models"
+        assert defaults["MODEL_DIR"] == ""
+        assert "model_dir = MODEL_DIR or training.default_model_dir()" in derived
+    for name in ("FIGURE_DIR", "MODEL_DIR"):
+        later = [cell.source for cell in cells[index + 2 :]]
+        assert not any(re.search(rf"\b{name}\b", source) for source in later), (
+            f"{name} is read only in the cell after the parameters; use its resolved value"
+        )
 
 
 def test_full_profile_equals_the_parameter_defaults(path):
@@ -226,15 +236,15 @@ def test_figures_are_saved_under_figures_stem(path):
                 continue
             where = f"code cell {index}, line {node.lineno}"
             assert node.func.attr != "savefig", (
-                f"{where}: save figures with plotting.save_fig(fig, name, FIGURE_DIR)"
+                f"{where}: save figures with plotting.save_fig(fig, name, figure_dir)"
             )
             if node.func.attr == "save_fig":
                 directory = node.args[2] if len(node.args) > 2 else None
                 directory = next(
                     (k.value for k in node.keywords if k.arg == "directory"), directory
                 )
-                assert isinstance(directory, ast.Name) and directory.id == "FIGURE_DIR", (
-                    f"{where}: pass FIGURE_DIR as the folder of save_fig"
+                assert isinstance(directory, ast.Name) and directory.id == "figure_dir", (
+                    f"{where}: pass figure_dir (FIGURE_DIR resolved) as the folder of save_fig"
                 )
 
 
@@ -391,3 +401,19 @@ def test_run_times_have_one_source(path):
         f"{path.name}: the header says full {rows['full']}, quick {rows['quick']}; the "
         f"README says full {readme[number][0]}, quick {readme[number][1]}: make them agree"
     )
+
+
+_MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:home|root|work|tmp|Users|opt|mnt|usr/local)/[^\s\"']*")
+
+
+def test_committed_outputs_show_no_machine_paths(path):
+    """Outputs print paths relative to the project (``models/resnet.keras``,
+    ``../shared/...``, ``~/...``) through ``files.shorten_paths``: the folders of the machine
+    that ran the series mean nothing to a reader."""
+    for index, cell in enumerate(code_cells(read(path))):
+        for output in cell.get("outputs", []):
+            texts = [output.get("text", "")]
+            texts += [v for k, v in output.get("data", {}).items() if k.startswith("text/")]
+            for text in texts:
+                found = _MACHINE_PATH.findall("".join(text))
+                assert not found, f"code cell {index} prints this machine's paths: {found}"

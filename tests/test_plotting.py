@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib
 
@@ -458,3 +459,44 @@ def test_import_changes_no_rcparams():
     before = dict(matplotlib.rcParams)
     importlib.reload(plotting)
     assert dict(matplotlib.rcParams) == before
+
+
+# default_figure_dir -------------------------------------------------------------------------
+
+
+def test_default_figure_dir_follows_the_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("CIFAR10_FIGURE_DIR", str(tmp_path / "figs"))
+    assert (
+        plotting.default_figure_dir("01_data_exploration")
+        == tmp_path / "figs" / "01_data_exploration"
+    )
+    assert not (tmp_path / "figs").exists(), "default_figure_dir must not create the folder"
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_default_figure_dir_keeps_student_runs_out_of_the_committed_figures(
+    monkeypatch, tmp_path, value
+):
+    if value is None:
+        monkeypatch.delenv("CIFAR10_FIGURE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("CIFAR10_FIGURE_DIR", value)
+    monkeypatch.chdir(tmp_path)  # any working directory: papermill from the project root
+    root = Path(plotting.__file__).resolve().parent.parent
+    assert (
+        plotting.default_figure_dir("04_predictions")
+        == root / "build" / "figures" / "04_predictions"
+    )
+
+
+def test_default_figure_dir_without_a_checkout_is_in_the_working_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("CIFAR10_FIGURE_DIR", raising=False)
+    monkeypatch.setattr(plotting.files, "project_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert plotting.default_figure_dir("01_x") == tmp_path / "figures" / "01_x"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b"])
+def test_default_figure_dir_rejects_what_is_not_a_notebook_name(name):
+    with pytest.raises(ValueError, match="notebook's name"):
+        plotting.default_figure_dir(name)

@@ -536,6 +536,40 @@ def test_relative_dataset_variables_reach_the_kernels_as_absolute_paths(
     assert os.environ["CIFAR10_PATH"] == "shared/cifar.tar.gz"  # restored afterwards
 
 
+RUN_ENV_BODY = textwrap.dedent(
+    """\
+    import json
+    import os
+    from pathlib import Path
+
+    Path(FIGURE_DIR).mkdir(parents=True, exist_ok=True)
+    names = ("CIFAR10_FIGURE_DIR", "CIFAR10_PROGRESS")
+    (Path(FIGURE_DIR) / "env.json").write_text(json.dumps({n: os.environ.get(n) for n in names}))
+    """
+)
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_runs_print_epochs_as_lines_and_only_in_place_runs_write_the_committed_figures(
+    project, tmp_path, monkeypatch, in_place
+):
+    notebook = project / "notebooks" / "01_first.ipynb"
+    nbformat.write(make_notebook("01_first", body=RUN_ENV_BODY), notebook)
+    monkeypatch.setenv("CIFAR10_FIGURE_DIR", str(tmp_path / "user_setting"))
+    out = tmp_path / "out"
+    where = [] if in_place else ["--output-dir", str(out)]
+
+    assert run_main(project, "--profile", "full", "--only", "01", *where) == 0
+
+    figures = project / "figures" if in_place else out / "figures"
+    seen = json.loads((figures / "01_first" / "env.json").read_text())
+    assert seen["CIFAR10_PROGRESS"] == "lines"  # the log shows each epoch as it ends
+    # In place: FIGURE_DIR = "" resolves to the project's figures/ (committed); elsewhere
+    # the runner passes FIGURE_DIR itself, and the user's setting is left alone.
+    expected = str(project / "figures") if in_place else str(tmp_path / "user_setting")
+    assert seen["CIFAR10_FIGURE_DIR"] == expected
+
+
 def test_dataset_variables_are_the_loaders():
     from cifar_utils import data
 

@@ -94,7 +94,7 @@ def test_default_model_dir_is_models_in_the_checkout(monkeypatch, value):
 def test_default_model_dir_outside_a_checkout_uses_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.delenv(training.MODEL_DIR_ENV_VAR, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(training, "_project_root", lambda: None)
+    monkeypatch.setattr(training.files, "project_root", lambda: None)
     assert training.default_model_dir() == tmp_path / ".cache" / "cifar_utils" / "models"
 
 
