@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@# A `python3` kernel inside the venv, so papermill, nbval and JupyterLab run the
-	@# notebooks with this environment.
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	@# notebooks with this environment (and TensorFlow's C++ start-up messages stay in
+	@# the terminal, not in red under every notebook's imports).
+	$(BIN)/python -m cifar_utils.series --install-kernel >/dev/null
 	@touch $@
 
 setup: $(STAMP)  ## Create .venv and install the project (done by every target on first use)

@@ -57,6 +57,7 @@ __all__ = [
     "check_parameters",
     "clean_notebook",
     "find_notebooks",
+    "install_kernel",
     "load_profile",
     "main",
     "plan_series",
@@ -705,6 +706,47 @@ class _NotebookOutputHandler(logging.Handler):
         sys.stdout.flush()
 
 
+# --------------------------------------------------------------------------- the kernel
+
+#: Kernel option that keeps output written straight to the process's file descriptors (C
+#: and C++ libraries) out of the notebook: TensorFlow's start-up messages ("All log messages
+#: before absl::InitializeLog() ...", "Could not find cuda drivers ...") are written by
+#: absl before TF_CPP_MIN_LOG_LEVEL is read (TensorFlow 2.19 to 2.21 at least), and would
+#: show as red boxes under the first import in every notebook. They go to the terminal
+#: that started JupyterLab instead. Python's own warnings and errors still show.
+KERNEL_OPTIONS = ("--IPKernelApp.capture_fd_output=False",)
+
+
+def install_kernel(prefix: str | os.PathLike[str] | None = None) -> Path:
+    """Register the ``python3`` kernel of this environment, as the notebooks name it.
+
+    One kernel for the environment (JupyterLab's launcher shows one tile), running this
+    interpreter, with :data:`KERNEL_OPTIONS`. ``make setup`` calls it.
+
+    Args:
+        prefix: Environment to install into (default: ``sys.prefix``, the virtualenv).
+
+    Returns:
+        The folder of the kernel spec (holding ``kernel.json``).
+    """
+    from ipykernel import kernelspec
+
+    folder = Path(
+        kernelspec.install(
+            kernel_name=KERNEL_NAME,
+            display_name="Python 3",
+            prefix=str(prefix) if prefix is not None else sys.prefix,
+        )
+    )
+    spec_path = folder / "kernel.json"
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    argv = [arg for arg in spec["argv"] if arg not in KERNEL_OPTIONS]
+    spec["argv"] = argv[:-2] + list(KERNEL_OPTIONS) + argv[-2:]  # before "-f {connection_file}"
+    with files.atomic_path(spec_path) as temporary:
+        temporary.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    return folder
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -778,6 +820,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="folder holding NN_*.ipynb and profiles/ (default: notebooks)",
     )
     parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output")
+    parser.add_argument(
+        "--install-kernel",
+        action="store_true",
+        help="register this environment's python3 kernel for the notebooks (make setup does) "
+        "and exit",
+    )
     return parser.parse_args(argv)
 
 
@@ -811,6 +859,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile or parameters (nothing ran).
     """
     args = _parse_args(argv)
+    if args.install_kernel:
+        print(f"installed the kernel {KERNEL_NAME!r} in {install_kernel()}")
+        return 0
     overrides = [(name, _parse_value(value)) for name, value in args.param]
     overrides += [(name, value) for name, value in args.raw_param]
     notebook_dir = Path(args.notebooks_dir).resolve()

@@ -300,8 +300,8 @@ def test_make_lab_uses_one_kernel_and_trusts_the_notebooks():
         check=True,
     ).stdout
     assert "kernelspec install" not in commands and "--user" not in commands
-    assert commands.count("ipykernel install") <= 1  # only the venv's own, when (re)installing
-    assert "--name python3" in commands or "ipykernel install" not in commands
+    assert "ipykernel install" not in commands  # series.install_kernel: with its options
+    assert commands.count("cifar_utils.series --install-kernel") == 1
     lab = commands.splitlines()
     trust = next(i for i, line in enumerate(lab) if "jupyter trust notebooks/" in line)
     start = next(i for i, line in enumerate(lab) if "jupyter lab notebooks/" in line)

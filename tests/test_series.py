@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -703,3 +704,102 @@ def test_clean_notebook_keeps_the_figures_of_dataset_image_cells():
     assert cleaned.cells[0].outputs[1]["data"]["image/png"] == "iVBORw0KGgo="
     assert cleaned.cells[0].metadata["tags"] == ["dataset-images"]  # the marker stays
     nbformat.validate(cleaned)
+
+
+# install_kernel -------------------------------------------------------------------------------
+
+
+def test_install_kernel_registers_one_python3_kernel_with_its_options(tmp_path):
+    folder = series.install_kernel(prefix=tmp_path)
+    assert folder == tmp_path / "share" / "jupyter" / "kernels" / "python3"
+    spec = json.loads((folder / "kernel.json").read_text())
+    assert spec["display_name"] == "Python 3"
+    assert spec["argv"][0] == sys.executable
+    assert spec["argv"][-2:] == ["-f", "{connection_file}"]
+    assert spec["argv"].count("--IPKernelApp.capture_fd_output=False") == 1
+    series.install_kernel(prefix=tmp_path)  # again: the option is not added twice
+    again = json.loads((folder / "kernel.json").read_text())
+    assert again["argv"] == spec["argv"]
+    assert [p.name for p in (tmp_path / "share" / "jupyter" / "kernels").iterdir()] == ["python3"]
+
+
+def test_installed_kernel_keeps_c_level_stderr_out_of_the_notebook(tmp_path):
+    """What TensorFlow's absl start-up messages do: write to file descriptor 2 directly."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    folder = series.install_kernel(prefix=tmp_path)
+    specs = KernelSpecManager(kernel_dirs=[str(folder.parent)])
+    manager = KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+    assert "--IPKernelApp.capture_fd_output=False" in manager.kernel_spec.argv
+    # ipykernel never watches the file descriptors under pytest: start it as JupyterLab does.
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    manager.start_kernel(env=env)
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        code = (
+            "import os, sys\n"
+            "os.write(2, b'C-level noise\\n')\n"
+            "print('python output')\n"
+            "print('python warning', file=sys.stderr)\n"
+            "import time; time.sleep(0.5); sys.stderr.flush()\n"  # let a watcher forward it
+        )
+        streams: list[tuple[str, str]] = []
+        reply = client.execute_interactive(
+            code,
+            timeout=60,
+            output_hook=lambda msg: (
+                streams.append((msg["content"]["name"], msg["content"]["text"]))
+                if msg["msg_type"] == "stream"
+                else None
+            ),
+        )
+        assert reply["content"]["status"] == "ok"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    text = "".join(t for _, t in streams)
+    assert ("stdout", "python output\n") in streams
+    assert "python warning" in text  # Python's own stderr still reaches the notebook
+    assert "C-level noise" not in text
+
+
+# A real notebook run by plain papermill from another folder -----------------------------------
+
+
+@pytest.mark.notebooks
+def test_plain_papermill_from_another_folder_writes_into_the_project_not_beside_it(
+    synthetic_archive, tmp_path, monkeypatch
+):
+    """`papermill notebooks/01_data_exploration.ipynb out.ipynb` from the repository root
+    (or anywhere): the figures go to the project's build/figures/, never to ../figures
+    relative to where papermill was started, and the committed figures stay as they are."""
+    import papermill
+
+    monkeypatch.delenv("CIFAR10_FIGURE_DIR", raising=False)  # the student's default
+    monkeypatch.setenv("CIFAR10_PATH", str(synthetic_archive))
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    committed = snapshot(ROOT / "figures")
+    target = ROOT / "build" / "figures" / "01_data_exploration"
+    shutil.rmtree(target, ignore_errors=True)
+
+    papermill.execute_notebook(
+        str(NOTEBOOK_DIR / "01_data_exploration.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        parameters={"SAMPLES_PER_CLASS": 2},
+        cwd=str(elsewhere),
+        kernel_name=series.KERNEL_NAME,
+        progress_bar=False,
+    )
+
+    assert sorted(p.name for p in target.iterdir()) == [
+        "channel_histograms.png",
+        "dataset.png",
+        "one_image_channels.png",
+    ]
+    assert not (tmp_path / "somewhere" / "figures").exists()
+    assert list(elsewhere.iterdir()) == []
+    assert snapshot(ROOT / "figures") == committed
