@@ -61,7 +61,8 @@ def test_triangular_schedule_round_trips_through_a_saved_model(tmp_path):
 )
 def test_triangular_schedule_rejects_bad_arguments(kwargs):
     arguments = {"peak": 1.0, "total_steps": 10, **kwargs}
-    with pytest.raises(ValueError):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=name):
         callbacks.TriangularSchedule(**arguments)
 
 
@@ -142,7 +143,8 @@ def test_lookahead_replays_by_hand():
     ],
 )
 def test_lookahead_rejects_bad_arguments(kwargs):
-    with pytest.raises(ValueError):
+    name = "every" if "every" in kwargs else "final_decay" if "final_decay" in kwargs else ""
+    with pytest.raises(ValueError, match=name or "total_steps"):
         callbacks.Lookahead(**kwargs)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -456,9 +457,21 @@ def test_helpers_never_show_save_or_close(monkeypatch, tmp_path):
 
 
 def test_import_changes_no_rcparams():
-    before = dict(matplotlib.rcParams)
-    importlib.reload(plotting)
-    assert dict(matplotlib.rcParams) == before
+    """In a fresh interpreter: reloading in this one would not undo a change made at the
+    first import."""
+    code = (
+        "import matplotlib\n"
+        "before = {k: repr(v) for k, v in matplotlib.rcParams.items()}\n"
+        "backend = matplotlib.get_backend()\n"
+        "import cifar_utils.plotting\n"
+        "after = {k: repr(v) for k, v in matplotlib.rcParams.items()}\n"
+        "changed = sorted(k for k in before if before[k] != after[k])\n"
+        "print(changed, backend == matplotlib.get_backend())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[] True"
 
 
 # default_figure_dir -------------------------------------------------------------------------

@@ -357,7 +357,8 @@ def test_predict_top_k_rejects_outputs_that_are_not_probabilities():
 
 
 def test_predict_top_k_with_a_tiny_keras_model():
-    keras = pytest.importorskip("keras")
+    import keras
+
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -383,7 +384,8 @@ CAT = data.CLASS_NAMES.index("cat")
 @pytest.fixture(scope="module")
 def cat_model_path(tmp_path_factory):
     """A tiny saved Keras model that answers "cat" with probability ~0.94 for any image."""
-    keras = pytest.importorskip("keras")
+    import keras
+
     from cifar_utils import training
 
     model = keras.Sequential(
@@ -397,6 +399,60 @@ def cat_model_path(tmp_path_factory):
     bias[CAT] = 5.0  # softmax: e^5 / (e^5 + 9) = 0.943
     model.layers[-1].set_weights([np.zeros((3, 10), dtype=np.float32), bias])
     return training.save_model(model, tmp_path_factory.mktemp("models") / "tiny.keras")
+
+
+DOG, SHIP = data.CLASS_NAMES.index("dog"), data.CLASS_NAMES.index("ship")
+
+
+@pytest.fixture(scope="module")
+def colour_model_path(tmp_path_factory):
+    """A tiny saved model whose answer depends on the photo: mostly red -> cat, green ->
+    dog, blue -> ship (the mean of each normalised channel, weighted 5 towards its class)."""
+    import keras
+
+    from cifar_utils import training
+
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    kernel = np.zeros((3, 10), dtype=np.float32)
+    kernel[0, CAT], kernel[1, DOG], kernel[2, SHIP] = 5.0, 5.0, 5.0
+    model.layers[-1].set_weights([kernel, np.zeros(10, dtype=np.float32)])
+    return training.save_model(model, tmp_path_factory.mktemp("models") / "colours.keras")
+
+
+def test_main_gives_each_photo_its_own_prediction(tmp_path, capsys, colour_model_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), (0, 220, 0)).save(folder / "a_green.jpg", quality=95)
+    Image.new("RGB", (32, 32), (0, 0, 230)).save(folder / "b_blue.webp")
+    Image.new("RGB", (50, 50), (230, 0, 0)).save(folder / "c_red.png")
+    single = tmp_path / "z_also_green.png"
+    Image.new("RGB", (20, 20), (10, 200, 10)).save(single)
+
+    code, out, _ = _run(capsys, single, folder, "--model", colour_model_path, "--top-k", "1")
+
+    assert code == predict.EXIT_OK
+    answers = {
+        line.split(": ")[0]: line.split(": ")[1].split()[0] for line in out.splitlines()[:-1]
+    }
+    assert answers == {
+        str(single): "dog",
+        str(folder / "a_green.jpg"): "dog",
+        str(folder / "b_blue.webp"): "ship",
+        str(folder / "c_red.png"): "cat",
+    }
+    # In the order given, a folder's photos sorted by name.
+    assert [line.split(": ")[0] for line in out.splitlines()[:-1]] == [
+        str(single),
+        str(folder / "a_green.jpg"),
+        str(folder / "b_blue.webp"),
+        str(folder / "c_red.png"),
+    ]
 
 
 def _photo_folder(folder):
@@ -567,7 +623,8 @@ def test_main_model_that_is_not_a_keras_model(tmp_path, capsys):
 
 
 def test_main_model_with_the_wrong_outputs(tmp_path, capsys):
-    keras = pytest.importorskip("keras")
+    import keras
+
     from cifar_utils import training
 
     model = keras.Sequential(

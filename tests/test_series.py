@@ -404,7 +404,8 @@ def test_full_profile_rewrites_notebooks_in_place_cleaned(project, capsys):
     assert (project / "models" / "model.txt").exists()
     assert (project / "notebooks" / "02_second.ipynb").read_bytes() == second
     assert not (project / "build" / "full" / "01_first.ipynb").exists()  # temp copy gone
-    assert not list((project / "notebooks").glob(".*tmp"))
+    # files.atomic_path's temporary names: .<name>.<pid>-<random>.partial<suffixes>
+    assert not [p for p in (project / "notebooks").iterdir() if ".partial" in p.name]
     timings = json.loads((project / "build" / "full" / "timings.json").read_text())
     assert timings["status"] == "ok"
     assert [t["notebook"] for t in timings["notebooks"]] == ["01_first"]
