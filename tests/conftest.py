@@ -91,3 +91,40 @@ def _isolated_user_folders(tmp_path_factory: pytest.TempPathFactory) -> Any:
         patch.setenv("CIFAR10_SETUP_CACHE", str(root / "training_setups.json"))
         patch.setenv("CIFAR10_FIGURE_DIR", str(root / "figures"))
         yield root
+
+
+@pytest.fixture(scope="session")
+def pooled_classifier() -> Callable[..., Any]:
+    """Factory of the tiny stand-in classifier: 32 x 32 x 3 images -> global average
+    pooling -> ``Dense(classes)``.
+
+    Call it as ``pooled_classifier(classes=10, activation="softmax", kernel=None,
+    bias=None)``; ``kernel`` (3 x classes, one row per colour channel) and ``bias`` set the
+    weights, so that a test knows what the model answers (zeros where not given).
+    """
+    import keras
+    import numpy as np
+
+    def build(
+        classes: int = 10,
+        activation: str | None = "softmax",
+        kernel: Any = None,
+        bias: Any = None,
+    ) -> keras.Model:
+        model = keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(classes, activation=activation),
+            ]
+        )
+        if kernel is not None or bias is not None:
+            model.layers[-1].set_weights(
+                [
+                    np.zeros((3, classes), np.float32) if kernel is None else kernel,
+                    np.zeros(classes, np.float32) if bias is None else bias,
+                ]
+            )
+        return model
+
+    return build

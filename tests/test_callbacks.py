@@ -17,11 +17,6 @@ from keras import layers
 
 from cifar_utils import callbacks, training
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-
-
 # TriangularSchedule -------------------------------------------------------------------------
 
 
@@ -180,10 +175,13 @@ class _StopAfter(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_backup_resumes_where_an_interrupted_run_stopped(tmp_path):
+def _interrupted_run(
+    directory: Path, epochs: int, params: dict[str, Any] = PARAMS
+) -> tuple[keras.Model, callbacks.TrainingBackup]:
+    """Train the tiny classifier with a backup and interrupt it after `epochs` epochs."""
     x, y = _tiny_data()
-    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
     model = _tiny_classifier()
+    backup = callbacks.TrainingBackup(directory, params)
     assert backup.restore(model) == 0
     with pytest.raises(KeyboardInterrupt):
         model.fit(
@@ -193,8 +191,14 @@ def test_backup_resumes_where_an_interrupted_run_stopped(tmp_path):
             epochs=4,
             shuffle=False,
             verbose=0,
-            callbacks=[backup, _StopAfter(2)],
+            callbacks=[backup, _StopAfter(epochs)],
         )
+    return model, backup
+
+
+def test_backup_resumes_where_an_interrupted_run_stopped(tmp_path):
+    x, y = _tiny_data()
+    model, backup = _interrupted_run(tmp_path, 2)
     files = sorted(path.name for path in backup.directory.iterdir())
     assert files == ["epoch-0002.weights.h5", "state.json"]
     saved_weights = [v.numpy() for v in model.weights]
@@ -227,12 +231,7 @@ def test_backup_resumes_where_an_interrupted_run_stopped(tmp_path):
 
 
 def test_backup_of_an_older_version_restores_with_unknown_epoch_times(tmp_path):
-    x, y = _tiny_data()
-    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
-    model = _tiny_classifier()
-    backup.restore(model)
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup, _StopAfter(1)])
+    _, backup = _interrupted_run(tmp_path, 1)
     state_path = backup.directory / "state.json"
     state = json.loads(state_path.read_text())
     del state["epoch_seconds"]  # as written before per-epoch times were kept
@@ -244,12 +243,7 @@ def test_backup_of_an_older_version_restores_with_unknown_epoch_times(tmp_path):
 
 
 def test_backup_of_other_parameters_is_never_resumed(tmp_path):
-    x, y = _tiny_data()
-    model = _tiny_classifier()
-    with pytest.raises(KeyboardInterrupt):
-        old = callbacks.TrainingBackup(tmp_path, PARAMS)
-        old.restore(model)
-        model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[old, _StopAfter(1)])
+    _, old = _interrupted_run(tmp_path, 1)
     assert old.directory.exists()
 
     new = callbacks.TrainingBackup(tmp_path, {**PARAMS, "SEED": 1})
@@ -260,11 +254,7 @@ def test_backup_of_other_parameters_is_never_resumed(tmp_path):
 
 def test_interrupted_backup_write_keeps_the_previous_backup(tmp_path, monkeypatch):
     x, y = _tiny_data()
-    model = _tiny_classifier()
-    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
-    backup.restore(model)
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup, _StopAfter(1)])
+    model, backup = _interrupted_run(tmp_path, 1)
     weights_after_one = [v.numpy() for v in model.weights]
 
     real_save = keras.Model.save_weights
@@ -290,11 +280,7 @@ def test_interrupted_backup_write_keeps_the_previous_backup(tmp_path, monkeypatc
 
 
 def test_backup_with_a_missing_weights_file_says_what_to_do(tmp_path):
-    x, y = _tiny_data()
-    model = _tiny_classifier()
-    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
-    with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[backup, _StopAfter(1)])
+    _, backup = _interrupted_run(tmp_path, 1)
     (backup.directory / "epoch-0001.weights.h5").unlink()
     with pytest.raises(RuntimeError, match="delete that folder"):
         callbacks.TrainingBackup(tmp_path, PARAMS).restore(_tiny_classifier())

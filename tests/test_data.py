@@ -1094,6 +1094,34 @@ def test_duplicate_member_is_refused(tmp_path) -> None:
         data.load_cifar10(archive)
 
 
+def test_oversized_member_is_refused_before_it_is_written(tmp_path, cifar_env, monkeypatch) -> None:
+    """A gzip bomb: a member declaring far more bytes than any CIFAR-10 batch."""
+    files = encode_files(make_files(n_per_batch=10, n_test=10))
+    archive = write_tar(tmp_path / "bomb.tar.gz", archive_members(files))
+    largest = max(len(content) for content in files.values())
+    monkeypatch.setattr(data, "_MAX_MEMBER_BYTES", largest - 1)
+    cifar_env.mkdir()
+    with pytest.raises(data.CifarDataError, match="far larger than a CIFAR-10 batch"):
+        data.load_cifar10(archive)
+    assert leftovers(cifar_env) == [] and not (cifar_env / FOLDER_NAME).exists()
+    monkeypatch.setattr(data, "_MAX_MEMBER_BYTES", largest)  # at the limit: accepted
+    (x_train, _), _ = data.load_cifar10(archive)
+    assert len(x_train) == 50
+
+
+def test_cache_folder_that_cannot_be_created_says_what_to_do(
+    tmp_path, cifar_env, monkeypatch, synthetic_archive
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CIFAR10_DATA_DIR", str(blocker / "cache"))
+    with pytest.raises(
+        OSError, match=r"cannot create the CIFAR-10 cache folder .*a_file/cache"
+    ) as info:
+        data.load_cifar10(synthetic_archive)
+    assert "Set CIFAR10_DATA_DIR to a folder you can write to" in str(info.value)
+
+
 def test_harmless_extra_members_are_skipped(tmp_path) -> None:
     files = make_files(n_per_batch=10, n_test=10)
     extra = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,3 +106,55 @@ def test_distribution_strategy_choices(monkeypatch):
     assert training.distribution_strategy("none") is tf.distribute.get_strategy()
     with pytest.raises(ValueError, match="kind must be one of"):
         training.distribution_strategy("tpu")
+
+
+class _Made:
+    """Stands in for a strategy class: records that it was made."""
+
+    def __init__(self, name: str, made: list[str]) -> None:
+        made.append(name)
+        self.name = name
+
+
+@pytest.mark.parametrize(
+    ("kind", "gpus", "tf_config", "expected"),
+    [
+        ("auto", 0, None, "default"),
+        ("auto", 1, None, "default"),  # one GPU: nothing to mirror
+        ("auto", 2, None, "mirrored"),
+        ("auto", 4, None, "mirrored"),
+        ("auto", 2, "cluster", "multi_worker"),  # TF_CONFIG wins over local GPUs
+        ("mirrored", 0, None, "mirrored"),
+        ("mirrored", 0, "cluster", "mirrored"),  # an explicit kind ignores TF_CONFIG
+        ("none", 2, "cluster", "default"),
+        ("multi_worker", 0, "cluster", "multi_worker"),
+    ],
+)
+def test_distribution_strategy_selection(monkeypatch, kind, gpus, tf_config, expected):
+    import tensorflow as tf
+
+    from cifar_utils import cluster
+
+    made: list[str] = []
+    waited: list[Any] = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu"] * gpus)
+    monkeypatch.setattr(tf.distribute, "MirroredStrategy", lambda: _Made("mirrored", made))
+    monkeypatch.setattr(cluster, "multi_worker_strategy", lambda: _Made("multi_worker", made))
+    monkeypatch.setattr(cluster, "wait_for_peers", waited.append)
+    if tf_config:
+        config = {
+            "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+            "task": {"type": "worker", "index": 0},
+        }
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    else:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+
+    strategy = training.distribution_strategy(kind)
+
+    if expected == "default":
+        assert strategy is tf.distribute.get_strategy() and made == []
+    else:
+        assert made == [expected] and strategy.name == expected
+    # The peers are waited for exactly when the cluster is used.
+    assert len(waited) == (expected == "multi_worker")

@@ -16,10 +16,6 @@ from cifar_utils import models, training
 
 # Keras 3.15 saving calls np.array(x, copy=False) on a TensorFlow variable (its own
 # business, not ours); keep that warning out of the test report.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-
 # Small variants of every builder, cheap to build and run.
 SMALL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "baseline_cnn": lambda **kwargs: models.build_baseline_cnn(widths=(4, 8), **kwargs),

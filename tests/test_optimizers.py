@@ -93,6 +93,72 @@ def test_kernel_step_renormalises_and_moves_by_an_orthogonal_update():
     assert np.linalg.norm(after2) == pytest.approx(np.sqrt(6), rel=1e-5)
 
 
+def test_momentum_carries_over_several_steps_by_hand():
+    """Three steps of both rules, replayed in NumPy: the momentum buffers accumulate
+    (a first step alone cannot tell a buffer from a fresh gradient)."""
+    rng = np.random.default_rng(2)
+    kernel_start = rng.normal(size=(3, 3, 2, 4)).astype(np.float32)
+    kernel = keras.Variable(kernel_start)
+    bias = keras.Variable(np.array([0.5, -0.5], np.float32))
+    optimizer = optimizers.Muon(
+        0.05, momentum=0.6, bias_learning_rate=0.1, sgd_momentum=0.85, sgd_weight_decay=0.0
+    )
+    kernel_grads = [rng.normal(size=kernel_start.shape).astype(np.float32) for _ in range(3)]
+    bias_grads = [rng.normal(size=2).astype(np.float32) for _ in range(3)]
+    k, k_buffer = kernel_start.astype(np.float64), np.zeros(kernel_start.shape)
+    b, b_buffer = np.array([0.5, -0.5]), np.zeros(2)
+    for g_kernel, g_bias in zip(kernel_grads, bias_grads, strict=True):
+        optimizer.apply_gradients(
+            [
+                (keras.ops.convert_to_tensor(g_kernel), kernel),
+                (keras.ops.convert_to_tensor(g_bias), bias),
+            ]
+        )
+        k_buffer = 0.6 * k_buffer + g_kernel
+        direction = (g_kernel + 0.6 * k_buffer).reshape(-1, 4).astype(np.float32)
+        update = keras.ops.convert_to_numpy(
+            optimizers.orthogonalize(keras.ops.convert_to_tensor(direction))
+        )
+        k = k * (2.0 / np.linalg.norm(k)) - 0.05 * update.reshape(k.shape)  # sqrt(4) = 2
+        b_buffer = 0.85 * b_buffer + g_bias
+        b = b - 0.1 * (g_bias + 0.85 * b_buffer)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kernel), k, atol=2e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bias), b, rtol=1e-5)
+
+
+def test_a_model_compiled_with_muon_saves_and_resumes_with_its_state(tmp_path):
+    from cifar_utils import training
+
+    rng = np.random.default_rng(3)
+    images = rng.normal(size=(32, 32, 32, 3)).astype(np.float32)
+    labels = keras.ops.one_hot(rng.integers(0, 3, size=32), 3)
+
+    def compiled():
+        keras.utils.set_random_seed(0)
+        model = models.build_resnet(widths=(8, 8), num_classes=3, bias_multiplier=1.0)
+        model.compile(
+            optimizer=optimizers.Muon(0.05, bias_learning_rate=0.3, head_learning_rate=0.3),
+            loss="categorical_crossentropy",
+        )
+        return model
+
+    model = compiled()
+    model.fit(images, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    loaded = keras.models.load_model(training.save_model(model, tmp_path / "muon.keras"))
+    assert isinstance(loaded.optimizer, optimizers.Muon)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert int(loaded.optimizer.iterations) == 2
+    for got, want in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want)
+        )
+    # One more epoch from the file equals one more epoch in memory (momentum included).
+    model.fit(images, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    loaded.fit(images, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(loaded.weights, model.weights, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_sgd_learning_rates_follow_the_schedule_shape():
     schedule = keras.optimizers.schedules.PolynomialDecay(0.2, decay_steps=4, end_learning_rate=0.0)
     bias = keras.Variable(np.zeros(1, np.float32))

@@ -356,17 +356,11 @@ def test_predict_top_k_rejects_outputs_that_are_not_probabilities():
         predict.predict_top_k(wrong_classes, _batch(1))
 
 
-def test_predict_top_k_with_a_tiny_keras_model():
+def test_predict_top_k_with_a_tiny_keras_model(pooled_classifier):
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    model = pooled_classifier()
     predictions = predict.predict_top_k(model, _batch(3), k=3)
     assert len(predictions) == 3
     for prediction in predictions:
@@ -382,22 +376,13 @@ CAT = data.CLASS_NAMES.index("cat")
 
 
 @pytest.fixture(scope="module")
-def cat_model_path(tmp_path_factory):
+def cat_model_path(tmp_path_factory, pooled_classifier):
     """A tiny saved Keras model that answers "cat" with probability ~0.94 for any image."""
-    import keras
-
     from cifar_utils import training
 
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
     bias = np.zeros(10, dtype=np.float32)
     bias[CAT] = 5.0  # softmax: e^5 / (e^5 + 9) = 0.943
-    model.layers[-1].set_weights([np.zeros((3, 10), dtype=np.float32), bias])
+    model = pooled_classifier(bias=bias)
     return training.save_model(model, tmp_path_factory.mktemp("models") / "tiny.keras")
 
 
@@ -405,23 +390,14 @@ DOG, SHIP = data.CLASS_NAMES.index("dog"), data.CLASS_NAMES.index("ship")
 
 
 @pytest.fixture(scope="module")
-def colour_model_path(tmp_path_factory):
+def colour_model_path(tmp_path_factory, pooled_classifier):
     """A tiny saved model whose answer depends on the photo: mostly red -> cat, green ->
     dog, blue -> ship (the mean of each normalised channel, weighted 5 towards its class)."""
-    import keras
-
     from cifar_utils import training
 
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
     kernel = np.zeros((3, 10), dtype=np.float32)
     kernel[0, CAT], kernel[1, DOG], kernel[2, SHIP] = 5.0, 5.0, 5.0
-    model.layers[-1].set_weights([kernel, np.zeros(10, dtype=np.float32)])
+    model = pooled_classifier(kernel=kernel)
     return training.save_model(model, tmp_path_factory.mktemp("models") / "colours.keras")
 
 
@@ -453,6 +429,43 @@ def test_main_gives_each_photo_its_own_prediction(tmp_path, capsys, colour_model
         str(folder / "b_blue.webp"),
         str(folder / "c_red.png"),
     ]
+
+
+def test_main_reports_a_photo_it_may_not_read(tmp_path, capsys, cat_model_path, monkeypatch):
+    folder = _photo_folder(tmp_path / "photos")
+    real_open = Image.open
+
+    def guarded_open(path, *args, **kwargs):  # chmod 000 does not stop root: stand in
+        if Path(path).name == "a_photo.jpg":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", guarded_open)
+    code, out, _ = _run(capsys, folder, "--model", cat_model_path)
+    assert code == predict.EXIT_SOME_FAILED
+    assert (
+        f"{folder / 'a_photo.jpg'}: error: cannot be read (permission denied). "
+        "Fix its permissions or copy it." in out
+    )
+    assert f"{folder / 'b_photo.png'}: cat 94%" in out  # the others still predicted
+
+
+def test_main_reports_a_folder_it_may_not_list(tmp_path, capsys, cat_model_path, monkeypatch):
+    locked = _photo_folder(tmp_path / "locked")
+    other = tmp_path / "other.png"
+    _halves(32, 32).save(other)
+    real_photo_files = predict._photo_files
+
+    def guarded(path):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_photo_files(path)
+
+    monkeypatch.setattr(predict, "_photo_files", guarded)
+    code, out, _ = _run(capsys, locked, other, "--model", cat_model_path)
+    assert code == predict.EXIT_SOME_FAILED
+    assert f"{locked}: error: cannot list the folder ([Errno 13] Permission denied" in out
+    assert f"{other}: cat 94%" in out
 
 
 def _photo_folder(folder):

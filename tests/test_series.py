@@ -572,6 +572,48 @@ def test_runs_print_epochs_as_lines_and_only_in_place_runs_write_the_committed_f
     assert seen["CIFAR10_FIGURE_DIR"] == expected
 
 
+STREAM_BODY = textwrap.dedent(
+    """\
+    import os
+    print("epoch 1 of 2", flush=True)
+    print("data:", os.environ.get("CIFAR10_PATH"))
+    """
+)
+
+
+def test_in_place_run_streams_progress_and_hands_data_path_to_the_kernel_only(
+    project, tmp_path, capsys
+):
+    notebook = project / "notebooks" / "01_first.ipynb"
+    nbformat.write(make_notebook("01_first", body=STREAM_BODY), notebook)
+    archive = tmp_path / "my data" / "cifar.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(b"only its path matters here")
+    argv = ["--notebooks-dir", str(project / "notebooks"), "--profile", "full", "--only", "01"]
+
+    status = series.main([*argv, "--data-path", str(archive)])  # no --quiet: streamed
+
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "    epoch 1 of 2\n" in out  # the notebook's own lines, indented, as they come
+    assert f"    data: {archive}\n" in out  # the kernel got the path ($CIFAR10_PATH)
+    executed = nbformat.read(notebook, as_version=4)
+    assert [c.metadata.get("tags", []) for c in executed.cells if c.cell_type == "code"] == [
+        ["parameters"],
+        [],
+    ], "no injected-parameters cell in a committed notebook"
+    assert str(archive) not in "".join(c.source for c in executed.cells)
+    assert f"data: {archive}" in "".join(executed.cells[2].outputs[-1].text)
+
+
+def test_quiet_run_streams_nothing(project, capsys):
+    nbformat.write(
+        make_notebook("01_first", body=STREAM_BODY), project / "notebooks" / "01_first.ipynb"
+    )
+    assert run_main(project, "--profile", "full", "--only", "01") == 0
+    assert "epoch 1 of 2" not in capsys.readouterr().out
+
+
 def test_dataset_variables_are_the_loaders():
     from cifar_utils import data
 

@@ -18,10 +18,6 @@ from cifar_utils import data, training
 
 # Keras 3.15 saving calls np.array(x, copy=False) on a TensorFlow variable (its own
 # business, not ours); keep that warning out of the test report.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
