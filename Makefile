@@ -9,7 +9,7 @@ PROFILE ?= full
 # Keep TensorFlow's C++ start-up chatter out of notebooks and logs.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup run test lint test-unit test-notebooks bench doctor lab worker clean
+.PHONY: help setup run test test-fast lint test-unit test-notebooks bench doctor lab worker clean mutants
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ test: lint test-unit test-notebooks  ## Lint, unit tests, and the notebooks in t
 lint: $(STAMP)  ## ruff on .py and .ipynb files
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+test-fast: $(STAMP)  ## The edit-test loop: lint, then the tests not marked slow, notebooks or browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow and not notebooks and not browser"
 
 test-unit: $(STAMP)  ## The pytest suite (tests that need the real archive skip without CIFAR10_PATH)
 	$(BIN)/python -m pytest
@@ -69,6 +73,12 @@ test-notebooks: $(STAMP)  ## Execute every notebook in the quick profile; nbval 
 	$(BIN)/python -m pytest -p tests.nbval_plugin --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 900 \
 		$(NBVAL_DIR)/[0-9][0-9]_*.ipynb
+
+mutants: $(STAMP)  ## Mutation testing with mutmut (modules and tests in pyproject's [tool.mutmut]); not part of make test
+	$(BIN)/python -m pip install --quiet "mutmut>=3.8,<4"
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
 
 bench: $(STAMP)  ## Benchmark this machine: matmul peak, images/s and FLOP/s per model, load time, minutes per notebook run (ARGS="--quick", "--json bench.json")
 	$(BIN)/python -m cifar_utils.bench $(ARGS)

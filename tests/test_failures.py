@@ -15,6 +15,8 @@ from synthetic import write_synthetic_archive
 
 from cifar_utils import series
 
+pytestmark = pytest.mark.slow  # real training or notebook runs: not in make test-fast
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -34,6 +34,8 @@ import pytest
 
 from cifar_utils import cluster, training
 
+pytestmark = pytest.mark.slow  # real training in worker processes: not in make test-fast
+
 # --- Two workers training 03's recipe -------------------------------------------------------
 
 SETTINGS = {

@@ -16,7 +16,10 @@ import keras
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses SIGKILL")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.name != "posix", reason="uses SIGKILL"),
+]
 
 EPOCHS = 6
 
