@@ -145,7 +145,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Pa
 @pytest.fixture(scope="module")
 def browser(lab: tuple[str, str, Path]) -> Iterator[object]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        chromium = playwright.chromium.launch(
+            executable_path=_chromium(), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             yield chromium
         finally:
