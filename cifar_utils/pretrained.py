@@ -133,11 +133,12 @@ def _file_sha256(path: Path) -> str:
 
 
 def _shown(path: Path) -> str:
-    """``path`` relative to the working folder when it lies inside it, else as given."""
+    """``path`` relative to the working folder when it lies inside it; else without this
+    machine's folders (``models/resnet.keras`` from notebooks/, see files.shorten_paths)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        return files.shorten_paths(str(path))
 
 
 def _check_entry(name: str, entry: Any, manifest_path: Path) -> dict[str, Any]:

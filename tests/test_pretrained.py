@@ -284,6 +284,11 @@ def test_load_model_prefers_your_own_model_and_says_so(
     monkeypatch.chdir(tmp_path)
     _, source = pretrained.load_model("resnet", directory=shipped)
     assert source == "your own model: own_models/resnet.keras (trained by notebook 03_resnet)"
+    # From notebooks/ (where the notebooks run), models/ of the project, without the
+    # machine's folders.
+    project_models = pretrained.files.project_folder("models", "resnet.keras")
+    monkeypatch.chdir(pretrained.files.project_folder("notebooks"))
+    assert pretrained._shown(project_models) == "models/resnet.keras"
 
 
 def test_load_model_source_chooses_own_or_shipped(shipped: Path, tmp_path: Path):
