@@ -133,12 +133,14 @@ def _file_sha256(path: Path) -> str:
 
 
 def _shown(path: Path) -> str:
-    """``path`` relative to the working folder when it lies inside it; else without this
-    machine's folders (``models/resnet.keras`` from notebooks/, see files.shorten_paths)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return files.shorten_paths(str(path))
+    """``path`` relative to the working folder when it lies inside it, else relative to the
+    project when it lies inside that (``models/resnet.keras`` seen from notebooks/: no
+    machine's folders in a notebook's output), else as given."""
+    resolved = path.resolve()
+    for folder in (Path.cwd(), files.project_root()):
+        if folder is not None and resolved.is_relative_to(folder.resolve()):
+            return str(resolved.relative_to(folder.resolve()))
+    return str(path)
 
 
 def _check_entry(name: str, entry: Any, manifest_path: Path) -> dict[str, Any]:
