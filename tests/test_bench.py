@@ -286,6 +286,7 @@ def test_dtype_policy_is_restored() -> None:
     assert keras.config.dtype_policy().name == before
 
 
+@pytest.mark.slow
 def test_main_models_and_budget_write_json(tmp_path: Path, capsys) -> None:
     report_path = tmp_path / "out" / "bench.json"
     argv = ["--models", "--budget", "--model", "baseline_cnn", *TINY, "--json", str(report_path)]
@@ -343,6 +344,7 @@ def test_pipeline_cpu_counts_the_work_of_the_pipeline() -> None:
         bench.compute_pipeline_cpu(light, batch_size=8, batches=0)
 
 
+@pytest.mark.slow
 def test_main_models_with_xla(tmp_path: Path, capsys) -> None:
     notebooks = tmp_path / "notebooks"
     (notebooks / "profiles").mkdir(parents=True)
@@ -444,6 +446,7 @@ def test_setup_section_measures_every_candidate_of_each_model(
     assert not cache.exists()
 
 
+@pytest.mark.slow
 def test_setup_section_really_trains_a_model(capsys: pytest.CaptureFixture[str]) -> None:
     status = bench.main(["--setup", "--model", "baseline_cnn", "--steps", "1", "--batch-size", "8"])
     assert status == 0

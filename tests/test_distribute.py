@@ -87,6 +87,7 @@ def _train(mode: str) -> dict:
     return json.loads(done.stdout.split("RESULT ", 1)[1])
 
 
+@pytest.mark.slow
 def test_mirrored_training_matches_one_device():
     single, mirrored = _train("single"), _train("mirrored")
     assert single["replicas"] == 1 and mirrored["replicas"] == 2

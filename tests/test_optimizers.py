@@ -172,6 +172,7 @@ def test_sgd_learning_rates_follow_the_schedule_shape():
     np.testing.assert_allclose(moves, [1.0, 0.75, 0.5, 0.25], rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_muon_trains_the_resnet(jit_compile):
     rng = np.random.default_rng(0)

@@ -629,6 +629,7 @@ def real_test_set() -> tuple[np.ndarray, np.ndarray]:
     return x_test, y_test
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 @pytest.mark.parametrize("name", list(pretrained.MODEL_NOTEBOOKS))
 def test_shipped_model_reaches_its_recorded_accuracy_on_the_real_test_set(

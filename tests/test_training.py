@@ -502,6 +502,7 @@ def test_choose_setup_deterministic_keeps_float32_without_xla(tmp_path, bf16_cpu
     assert set(setup.skipped) == {"XLA"}
 
 
+@pytest.mark.slow
 def test_choose_setup_really_measures_and_leaves_no_global_state(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "_cpu_flags", lambda: {"avx512_bf16"})
     calls: list[tuple[str, bool]] = []
