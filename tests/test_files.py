@@ -110,5 +110,6 @@ def test_shorten_paths_writes_paths_that_hold_on_any_machine(tmp_path):
     )
 
 
-def test_shorten_paths_defaults_to_this_checkout():
+def test_shorten_paths_defaults_to_this_checkout(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the checkout, not the working directory
     assert files.shorten_paths(f"saved {REPO_ROOT}/models/a.keras") == "saved models/a.keras"
