@@ -155,8 +155,7 @@ def browser(lab: tuple[str, str, Path]) -> Iterator[object]:
 
 
 # Every output of the notebook's cells, from JupyterLab's own model of the notebook.
-_OUTPUTS_JS = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
+_OUTPUTS_JS = """(panel) => {
   const cells = panel.content.model.cells;
   const found = [];
   for (let i = 0; i < cells.length; i++) {
@@ -168,51 +167,58 @@ _OUTPUTS_JS = """() => {
 }"""
 
 
+def _notebook_js(stem: str) -> str:
+    """JavaScript for the notebook panel of `stem` (JupyterLab may restore other tabs)."""
+    return (
+        "[...window.jupyterapp.shell.widgets('main')]"
+        f".find(w => w.context && w.context.path === '{stem}.ipynb')"
+    )
+
+
 @pytest.mark.parametrize("stem", NOTEBOOKS)
 def test_notebook_runs_clean_in_jupyterlab(lab, browser, stem):
     url, token, _ = lab
+    panel = _notebook_js(stem)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     messages: list[str] = []
     page.on("pageerror", lambda error: messages.append(str(error)))
     try:
-        page.goto(f"{url}/lab/tree/{stem}.ipynb?token={token}", timeout=120_000)
+        # ?reset: a fresh workspace, not the tabs of the previous notebook.
+        page.goto(f"{url}/lab/tree/{stem}.ipynb?reset&token={token}", timeout=120_000)
         page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-            " && window.jupyterapp.shell.currentWidget.sessionContext"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-            " === 'idle'",
+            "() => { const w = window.jupyterapp && " + panel + ";"
+            " return !!(w && w.sessionContext.session && w.sessionContext.session.kernel"
+            " && w.sessionContext.session.kernel.status === 'idle'); }",
             timeout=120_000,
         )
-        kernel = page.evaluate(
-            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.name"
-        )
+        kernel = page.evaluate(f"() => {panel}.sessionContext.session.kernel.name")
         assert kernel == "python3", f"the notebook opened with kernel {kernel!r}"
         if stem == "05_error_analysis":
             # Trusted, the committed per-class table keeps its colours (untrusted HTML
             # loses its <style>).
             styled = page.evaluate(
-                "() => document.querySelectorAll('.jp-OutputArea-output style').length"
+                f"() => {panel}.node.querySelectorAll('.jp-OutputArea-output style').length"
             )
             assert styled > 0, "the committed styled tables lost their styles"
 
         started = time.monotonic()
-        # JupyterLab's "Run All Cells"; its promise resolves once every cell has run.
+        # JupyterLab's "Run All Cells" on this notebook; the promise resolves once every
+        # cell has run.
         page.evaluate(
-            "() => window.jupyterapp.commands.execute('notebook:run-all-cells')",
+            f"() => {{ window.jupyterapp.shell.activateById({panel}.id);"
+            " return window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
         )
         page.wait_for_function(
-            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-            " === 'idle' && [...Array(window.jupyterapp.shell.currentWidget.content.model"
-            ".cells.length).keys()].every(i => { const c = window.jupyterapp.shell"
-            ".currentWidget.content.model.cells.get(i); return c.type !== 'code'"
-            " || c.executionCount !== null; })",
+            f"() => {{ const w = {panel};"
+            " return w.sessionContext.session.kernel.status === 'idle'"
+            " && [...Array(w.content.model.cells.length).keys()].every(i => {"
+            " const c = w.content.model.cells.get(i);"
+            " return c.type !== 'code' || c.executionCount !== null; }); }",
             timeout=RUN_TIMEOUT_S * 1000,
             polling=1000,
         )
         seconds = time.monotonic() - started
-        cells = page.evaluate(_OUTPUTS_JS)
+        cells = page.evaluate(f"() => ({_OUTPUTS_JS})({panel})")
         E2E_DIR.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(E2E_DIR / f"{stem}.png"))
     finally:
