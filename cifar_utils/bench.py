@@ -107,6 +107,7 @@ _SETTINGS = {
         "warmup_steps": 2,
         "steps": 10,
         "predict_images": 1024,
+        "tta_images": 10_000,
         "load_repeats": 3,
     },
     True: {
@@ -115,6 +116,7 @@ _SETTINGS = {
         "warmup_steps": 1,
         "steps": 3,
         "predict_images": 512,
+        "tta_images": 2_000,
         "load_repeats": 1,
     },
 }
@@ -855,6 +857,451 @@ def _format_seconds(seconds: float) -> str:
 
 
 # --------------------------------------------------------------------------------------
+# Phases: where one epoch's time goes
+# --------------------------------------------------------------------------------------
+
+PHASE_NOTEBOOKS = ("02", "03", "06")
+"""The notebooks whose epoch ``--phases`` profiles (the ones that train a model for long)."""
+
+
+class _Clock:
+    """Wall-clock and CPU time (all of this process's threads) read together."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def since(self, start: _Clock) -> tuple[float, float]:
+        return self.wall - start.wall, self.cpu - start.cpu
+
+
+def _phase_callbacks() -> tuple[type, type, type]:
+    """Two Keras callback classes, built on first use (importing Keras is slow): one that
+    notes the time at the edges of every step and validation pass, and a wrapper that
+    times another callback's hooks."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[tuple[float, float]] = []  # (wall, cpu) of every step
+            self.validation = (0.0, 0.0)
+            self.epoch = (0.0, 0.0)
+            self._start: _Clock | None = None
+            self._epoch_start: _Clock | None = None
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self._epoch_start = _Clock()
+
+        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+            self._start = _Clock()
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            assert self._start is not None
+            self.steps.append(_Clock().since(self._start))
+
+        def on_test_begin(self, logs: Any = None) -> None:
+            self._start = _Clock()
+
+        def on_test_end(self, logs: Any = None) -> None:
+            assert self._start is not None
+            self.validation = _Clock().since(self._start)
+
+        def end_epoch(self) -> None:  # called by the last callback of the list
+            assert self._epoch_start is not None
+            self.epoch = _Clock().since(self._epoch_start)
+
+    class EpochEnd(keras.callbacks.Callback):
+        def __init__(self, clock: StepClock) -> None:
+            super().__init__()
+            self.clock = clock
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.clock.end_epoch()
+
+    class Timed(keras.callbacks.Callback):
+        """Runs ``inner``'s hooks and adds up the seconds they take, per step and per
+        epoch (the hooks of fit's start and end are run, not counted)."""
+
+        _STEP_HOOKS = ("on_train_batch_begin", "on_train_batch_end")
+        _EPOCH_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_test_begin", "on_test_end")
+        _OTHER_HOOKS = (
+            "on_train_begin",
+            "on_train_end",
+            "on_test_batch_begin",
+            "on_test_batch_end",
+        )
+
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+            self.step_seconds = 0.0
+            self.epoch_seconds = 0.0
+            for hook in self._STEP_HOOKS + self._EPOCH_HOOKS + self._OTHER_HOOKS:
+                setattr(self, hook, self._timed(hook))
+
+        def _timed(self, hook: str) -> Callable[..., None]:
+            method = getattr(self.inner, hook)
+
+            def run(*args: Any, **kwargs: Any) -> None:
+                start = time.perf_counter()
+                method(*args, **kwargs)
+                elapsed = time.perf_counter() - start
+                if hook in self._STEP_HOOKS:
+                    self.step_seconds += elapsed
+                elif hook in self._EPOCH_HOOKS:
+                    self.epoch_seconds += elapsed
+
+            return run
+
+        def set_model(self, model: Any) -> None:
+            super().set_model(model)
+            self.inner.set_model(model)
+
+        def set_params(self, params: Any) -> None:
+            super().set_params(params)
+            self.inner.set_params(params)
+
+    return StepClock, Timed, EpochEnd
+
+
+def compute_epoch_phases(
+    model: Any,
+    train_ds: Any,
+    val_ds: Any,
+    *,
+    batch_size: int,
+    steps_per_epoch: int,
+    loss: Any,
+    callbacks: Sequence[Any] = (),
+    steps: int = 10,
+    tta_images: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Measure where the time of one training epoch goes, as a notebook trains it.
+
+    Runs a short ``fit`` (``steps`` steps of ``train_ds``, then a validation pass over
+    ``val_ds``, with the notebook's ``callbacks``, each timed), after a warm-up that traces
+    the training and validation steps, and scales the steps to ``steps_per_epoch``. The
+    training step is taken apart on one batch held in memory: the forward pass (training
+    mode), the forward and backward pass (the gradients), and the whole step (the
+    optimiser's update and the metrics on top). The input pipeline's share is what a
+    pipeline-fed step takes beyond a step from memory. CPU time is read with
+    :func:`time.process_time` (all threads), so ``cores busy`` is the share of the
+    machine's cores the process kept busy.
+
+    The model is trained by these steps: profile a copy made for the purpose.
+
+    Args:
+        model: A compiled Keras model (the notebook's optimiser, loss and precision).
+        train_ds: The notebook's training pipeline (``data.make_dataset``), repeated or
+            long enough for ``steps + 3`` batches.
+        val_ds: The notebook's validation dataset (measured whole: one pass).
+        batch_size: Images per training batch.
+        steps_per_epoch: Training steps of one full epoch.
+        loss: The loss function the model was compiled with (called on labels and
+            predictions for the gradients).
+        callbacks: The notebook's callbacks (fresh ones: they see this short ``fit``).
+        steps: Training steps timed (>= 2).
+        tta_images: Normalised images to time ``training.predict_tta`` on, once per run
+            (notebooks 03 and 06 evaluate the test set so); None to skip.
+
+    Returns:
+        Seconds per epoch by phase (``phases``: forward, backward, optimizer and metrics,
+        input pipeline, validation, one entry per callback, other: the Keras loop), the
+        whole ``epoch_s``, the per-step figures, ``cores_busy`` (training steps from
+        memory, fed by the pipeline, validation, the whole timed fit: shares of
+        ``doctor.usable_cores()``), and ``tta_s`` (None without ``tta_images``).
+    """
+    import keras
+    import tensorflow as tf
+
+    from cifar_utils import training
+
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("steps_per_epoch", steps_per_epoch)
+    _check_positive_int("steps", steps)
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (the first step is timed apart), got {steps}.")
+    cores = doctor.usable_cores() or 1
+    step_clock_type, timed_type, epoch_end_type = _phase_callbacks()
+    quiet = {"verbose": 0, "shuffle": False}
+
+    # Warm-up: trace the training and the validation step (Keras keeps both for later fits).
+    model.fit(train_ds, epochs=1, steps_per_epoch=2, validation_data=val_ds.take(1), **quiet)
+
+    # One batch in memory: the model alone.
+    images, labels = next(iter(train_ds))
+    memory = tf.data.Dataset.from_tensors((images, labels)).repeat()
+    memory_clock = step_clock_type()
+    model.fit(memory, epochs=1, steps_per_epoch=steps + 1, callbacks=[memory_clock], **quiet)
+    memory_steps = memory_clock.steps[1:]
+    step_s = statistics.median(wall for wall, _ in memory_steps)
+    memory_busy = sum(cpu for _, cpu in memory_steps) / sum(w for w, _ in memory_steps) / cores
+
+    forward = tf.function(lambda x: model(x, training=True))
+
+    @tf.function
+    def gradients(x: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=True))
+        return tape.gradient(value, model.trainable_variables)
+
+    def median_seconds(function: Callable[[], Any]) -> float:
+        function()  # trace
+        times = []
+        for _ in range(max(3, steps // 2)):
+            start = time.perf_counter()
+            keras.tree.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, function())
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    forward_s = median_seconds(lambda: forward(images))
+    gradients_s = max(median_seconds(lambda: gradients(images, labels)), forward_s)
+
+    # The notebook's epoch: pipeline, callbacks, validation.
+    clock = step_clock_type()
+    timed = [timed_type(callback) for callback in callbacks]
+    start = _Clock()
+    model.fit(
+        train_ds,
+        epochs=1,
+        steps_per_epoch=steps,
+        validation_data=val_ds,
+        callbacks=[clock, *timed, epoch_end_type(clock)],
+        **quiet,
+    )
+    fit_wall, fit_cpu = _Clock().since(start)
+    first_s = clock.steps[0][0]
+    fed = clock.steps[1:]
+    fed_s = statistics.median(wall for wall, _ in fed)
+    fed_busy = sum(cpu for _, cpu in fed) / sum(wall for wall, _ in fed) / cores
+    validation_s, validation_cpu = clock.validation
+
+    scale = steps_per_epoch / steps
+    phases = {
+        "forward": forward_s * steps_per_epoch,
+        "backward": (gradients_s - forward_s) * steps_per_epoch,
+        "optimizer and metrics": max(step_s - gradients_s, 0.0) * steps_per_epoch,
+        "input pipeline": max(fed_s - step_s, 0.0) * steps_per_epoch + max(first_s - fed_s, 0.0),
+        "validation": validation_s,
+    }
+    for callback in timed:
+        name = type(callback.inner).__name__
+        phases[name] = callback.step_seconds * scale + callback.epoch_seconds
+    measured_epoch = clock.epoch[0] + (steps_per_epoch - steps) * fed_s
+    epoch_s = max(measured_epoch, sum(phases.values()))
+    phases["other (Keras loop)"] = epoch_s - sum(phases.values())
+
+    tta_s = None
+    if tta_images is not None:
+        training.predict_tta(model, tta_images[:batch_size])  # trace
+        tta_start = time.perf_counter()
+        training.predict_tta(model, tta_images)
+        tta_s = time.perf_counter() - tta_start
+    return {
+        "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch,
+        "steps": steps,
+        "epoch_s": epoch_s,
+        "phases": phases,
+        "step_s": {"forward": forward_s, "gradients": gradients_s, "memory": step_s, "fed": fed_s},
+        "cores_busy": {
+            "training steps (memory)": memory_busy,
+            "training steps (pipeline)": fed_busy,
+            "validation": validation_cpu / validation_s / cores if validation_s else 0.0,
+            "whole fit": fit_cpu / fit_wall / cores,
+        },
+        "cores": cores,
+        "tta_s": tta_s,
+        "tta_images": 0 if tta_images is None else len(tta_images),
+    }
+
+
+def _notebook_values(notebook_dir: Path) -> dict[str, dict[str, Any]]:
+    """The full-profile parameters of the notebooks ``--phases`` profiles, by two-digit
+    prefix (a notebook that is missing is left out)."""
+    from cifar_utils import series
+
+    notebooks = {path.name[:2]: path for path in series.find_notebooks(notebook_dir)}
+    profile = series.load_profile("full", notebook_dir)
+    values = {}
+    for prefix in PHASE_NOTEBOOKS:
+        if prefix in notebooks:
+            stem = notebooks[prefix].stem
+            values[prefix] = {**series.read_parameters(notebooks[prefix]), **profile.get(stem, {})}
+    return values
+
+
+def _phase_run(
+    prefix: str, values: Mapping[str, Any], x: np.ndarray, y: np.ndarray, scratch: Path
+) -> dict[str, Any]:
+    """The model, datasets, loss and callbacks of one notebook's epoch, built as the
+    notebook builds them from its parameters (its full profile)."""
+    import keras
+
+    from cifar_utils import callbacks, models, optimizers
+
+    batch_size = int(values["BATCH_SIZE"])
+    val_size = int(values.get("VAL_SIZE", 5000))
+    x_val, y_val = x[:val_size], y[:val_size]
+    x_train, y_train = x[val_size:], y[val_size:]
+    steps_per_epoch = max(1, TRAINING_IMAGES // batch_size)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=values["LABEL_SMOOTHING"])
+    flip = {"flip": values["FLIP"], "pad": 2, "epochs": 2} if "FLIP" in values else {}
+    params = {"notebook": prefix}  # the backup only needs something to hash
+    callback_list: list[Any] = [callbacks.EpochProgress()]
+    if prefix == "02":
+        model = models.build_baseline_cnn(dropout=values["DROPOUT"])
+        optimizer = keras.optimizers.SGD(
+            keras.optimizers.schedules.CosineDecay(
+                values["LEARNING_RATE"] / 10, steps_per_epoch * 10, warmup_steps=steps_per_epoch
+            ),
+            momentum=values["MOMENTUM"],
+            nesterov=True,
+            weight_decay=values["WEIGHT_DECAY"],
+        )
+    elif prefix == "03":
+        model = models.build_resnet(widths=values["WIDTHS"])
+        total_steps = int(values["EPOCHS"]) * steps_per_epoch
+        optimizer = keras.optimizers.SGD(
+            callbacks.TriangularSchedule(values["LEARNING_RATE"], total_steps),
+            momentum=values["MOMENTUM"],
+            nesterov=True,
+            weight_decay=values["WEIGHT_DECAY"],
+        )
+        if values.get("LOOKAHEAD"):
+            callback_list.append(callbacks.Lookahead(total_steps))
+    else:
+        widths = values["WIDTHS"]
+        model = models.build_resnet(widths=widths, bias_multiplier=1.0)
+        head_scale = (models.LOGIT_SCALE * widths[-1]) ** 2
+        optimizer = optimizers.Muon(
+            callbacks.LinearDecay(values["LEARNING_RATE"], 20 * steps_per_epoch),
+            momentum=values["MOMENTUM"],
+            bias_learning_rate=values["BIAS_LEARNING_RATE"] * batch_size,
+            head_learning_rate=values["HEAD_LEARNING_RATE"] * batch_size / head_scale,
+            sgd_momentum=values["SGD_MOMENTUM"],
+            sgd_weight_decay=values["WEIGHT_DECAY"] * batch_size,
+        )
+    callback_list.append(callbacks.TrainingBackup(scratch / f"backup-{prefix}", params))
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    train_ds = data.make_dataset(
+        x_train, y_train, batch_size=batch_size, training=True, one_hot=True, **flip
+    ).repeat()
+    val_ds = data.make_dataset(x_val, y_val, batch_size=batch_size, one_hot=True)
+    return {
+        "model": model,
+        "train_ds": train_ds,
+        "val_ds": val_ds,
+        "loss": loss,
+        "callbacks": callback_list,
+        "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch,
+        "tta": prefix != "02",
+    }
+
+
+def _run_phases(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    import io
+
+    from cifar_utils import training
+
+    precision = training.choose_precision("auto") if args.precision == "auto" else args.precision
+    notebook_dir = Path(args.notebooks_dir) if args.notebooks_dir else _default_notebook_dir()
+    values = _notebook_values(notebook_dir)
+    x, y, source, random_images = _training_images(args.path, args.images)
+    print(
+        f"== phases: one full-profile epoch of notebooks {', '.join(values)}, from "
+        f"{args.steps} timed steps scaled to the epoch ({precision}, "
+        f"{'with' if args.xla else 'without'} XLA)",
+        flush=True,
+    )
+    print(f"data: {source}")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch, _dtype_policy(precision):
+        for prefix, notebook_values in values.items():
+            if args.batch_size:
+                notebook_values = {**notebook_values, "BATCH_SIZE": args.batch_size}
+            if len(x) < 2 * notebook_values.get("VAL_SIZE", 5000):  # tiny test settings
+                notebook_values = {**notebook_values, "VAL_SIZE": max(1, len(x) // 10)}
+            run = _phase_run(prefix, notebook_values, x, y, Path(scratch))
+            run["model"].compile(
+                optimizer=run["model"].optimizer,
+                loss=run["loss"],
+                metrics=["accuracy"],
+                jit_compile=args.xla,
+            )
+            tta_images = data.normalize(x[: args.tta_images]) if run["tta"] else None
+            with contextlib.redirect_stdout(io.StringIO()):  # EpochProgress's line
+                results[prefix] = compute_epoch_phases(
+                    run["model"],
+                    run["train_ds"],
+                    run["val_ds"],
+                    batch_size=run["batch_size"],
+                    steps_per_epoch=run["steps_per_epoch"],
+                    loss=run["loss"],
+                    callbacks=run["callbacks"],
+                    steps=max(2, args.steps),
+                    tta_images=tta_images,
+                )
+            results[prefix]["precision"] = precision
+            results[prefix]["xla"] = args.xla
+    other = "other (Keras loop)"
+    names = [
+        n for n in dict.fromkeys(n for r in results.values() for n in r["phases"]) if n != other
+    ]
+    names.append(other)
+    rows = []
+    for name in names:
+        row = [name]
+        for result in results.values():
+            seconds = result["phases"].get(name)
+            row.append(
+                "-"
+                if seconds is None
+                else f"{seconds:6.1f} s {100 * seconds / result['epoch_s']:3.0f}%"
+            )
+        rows.append(row)
+    rows.append(["epoch", *[f"{r['epoch_s']:6.1f} s" for r in results.values()]])
+    header = ["phase", *[f"{p} (batch {r['batch_size']})" for p, r in results.items()]]
+    _print_table(header, rows)
+    print()
+    busy_names = list(next(iter(results.values()))["cores_busy"]) if results else []
+    _print_table(
+        ["cores busy", *results],
+        [
+            [name, *[f"{100 * r['cores_busy'][name]:.0f}%" for r in results.values()]]
+            for name in busy_names
+        ]
+        + [
+            [
+                "TTA of the test set (once)",
+                *[
+                    "-"
+                    if r["tta_s"] is None
+                    else f"{r['tta_s']:.1f} s ({r['tta_images']:,} images)"
+                    for r in results.values()
+                ],
+            ]
+        ],
+    )
+    print(
+        "forward: the model in training mode on one batch held in memory; backward: the\n"
+        "gradients minus the forward pass; optimizer and metrics: the whole step from memory\n"
+        "minus the gradients; input pipeline: a pipeline-fed step minus a step from memory,\n"
+        "plus the first step's start (shuffle buffer); callbacks: the seconds inside their\n"
+        "hooks; other: the rest of the measured epoch. cores busy: CPU time (all threads)\n"
+        f"over wall time and {doctor.usable_cores() or 1} cores."
+    )
+    report["phases"] = {
+        "data": source,
+        "random_images": random_images,
+        "steps": args.steps,
+        "results": results,
+    }
+
+
+# --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
 
@@ -965,6 +1412,10 @@ SECTIONS: dict[str, tuple[str, Callable[[argparse.Namespace, dict[str, Any]], No
     ),
     "load": ("time loading CIFAR-10 (from the archive, then from the cache)", _run_load),
     "budget": ("minutes of training per notebook run, full and quick (runs --models)", _run_budget),
+    "phases": (
+        "where one epoch of notebooks 02, 03 and 06 spends its time, and how busy the cores are",
+        _run_phases,
+    ),
 }
 """Benchmark sections in the order they run: name -> (help text, function)."""
 
@@ -1025,7 +1476,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--steps",
         type=_positive_int,
-        help="--models: timed training steps per measurement (default: 10, 3 with --quick)",
+        help="--models, --phases: timed training steps per measurement (default: 10, 3 with "
+        "--quick)",
     )
     parser.add_argument(
         "--matmul-size",
@@ -1047,10 +1499,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=_positive_int, help=hidden)
     parser.add_argument("--images", type=_positive_int, default=TRAINING_IMAGES, help=hidden)
     parser.add_argument("--predict-images", type=_positive_int, help=hidden)
+    parser.add_argument("--tta-images", type=_positive_int, help=hidden)
     parser.add_argument("--matmul-repeats", type=_positive_int, help=hidden)
     args = parser.parse_args(argv)
     defaults = _SETTINGS[args.quick]
-    for key in ("steps", "warmup_steps", "matmul_size", "matmul_repeats", "predict_images"):
+    for key in (
+        "steps",
+        "warmup_steps",
+        "matmul_size",
+        "matmul_repeats",
+        "predict_images",
+        "tta_images",
+    ):
         if getattr(args, key) is None:
             setattr(args, key, defaults[key])
     if args.repeats is None:

@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import keras
@@ -453,3 +454,144 @@ def test_setup_section_really_trains_a_model(capsys: pytest.CaptureFixture[str])
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("baseline"))
     speeds = [float(cell.replace(",", "")) for cell in row.split()[2:-1] if cell != "-"]
     assert len(speeds) >= 2 and all(speed > 0 for speed in speeds)
+
+
+# --------------------------------------------------------------------------------------
+# compute_epoch_phases and --phases
+# --------------------------------------------------------------------------------------
+
+
+def _phase_model() -> keras.Model:
+    model = _model((8, 8, 3), layers.Conv2D(4, 3), layers.GlobalAveragePooling2D(), layers.Dense(3))
+    model.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _phase_data(count: int = 32, batch: int = 4) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(count, 8, 8, 3)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, count)]
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+    return dataset.repeat(), dataset
+
+
+class _Sleepy(keras.callbacks.Callback):
+    """Sleeps in every step's end and in every epoch's end."""
+
+    def __init__(self, step_s: float, epoch_s: float) -> None:
+        super().__init__()
+        self.step_s, self.epoch_s = step_s, epoch_s
+        self.steps_seen = 0
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self.steps_seen += 1
+        time.sleep(self.step_s)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        time.sleep(self.epoch_s)
+
+
+def test_epoch_phases_add_up_and_time_each_callback() -> None:
+    train, val = _phase_data()
+    sleepy = _Sleepy(step_s=0.02, epoch_s=0.2)
+    result = bench.compute_epoch_phases(
+        _phase_model(),
+        train,
+        val,
+        batch_size=4,
+        steps_per_epoch=50,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        callbacks=[sleepy],
+        steps=4,
+    )
+    phases = result["phases"]
+    assert sleepy.steps_seen == 4  # the callback really ran inside the timed fit
+    assert set(phases) == {
+        "forward",
+        "backward",
+        "optimizer and metrics",
+        "input pipeline",
+        "validation",
+        "_Sleepy",
+        "other (Keras loop)",
+    }
+    assert all(seconds >= 0 for seconds in phases.values())
+    assert math.isclose(sum(phases.values()), result["epoch_s"], rel_tol=1e-9)
+    # Per-step time scales to the epoch's 50 steps, per-epoch time does not: 50 x 0.02 + 0.2.
+    assert 1.2 <= phases["_Sleepy"] < 1.2 * 1.5
+    assert result["epoch_s"] >= phases["_Sleepy"]
+    assert result["tta_s"] is None
+    for share in result["cores_busy"].values():
+        assert 0 < share <= 1.5
+
+
+def test_epoch_phases_see_a_slow_input_pipeline() -> None:
+    _, val = _phase_data()
+    rng = np.random.default_rng(1)
+
+    def slow_batches():  # one batch every 30 ms, one thread: the model waits for it
+        while True:
+            time.sleep(0.03)
+            yield (
+                rng.normal(size=(4, 8, 8, 3)).astype(np.float32),
+                np.eye(3, dtype=np.float32)[rng.integers(0, 3, 4)],
+            )
+
+    signature = (
+        tf.TensorSpec((4, 8, 8, 3), tf.float32),
+        tf.TensorSpec((4, 3), tf.float32),
+    )
+    slow = tf.data.Dataset.from_generator(slow_batches, output_signature=signature)
+    result = bench.compute_epoch_phases(
+        _phase_model(),
+        slow,
+        val,
+        batch_size=4,
+        steps_per_epoch=100,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        steps=4,
+    )
+    # About 100 x 30 ms waiting for data; the tiny model itself takes a few ms per step.
+    assert result["phases"]["input pipeline"] > 1.5
+    assert result["phases"]["input pipeline"] > 0.5 * result["epoch_s"]
+
+
+def test_epoch_phases_time_tta_once() -> None:
+    train, val = _phase_data()
+    images = np.zeros((6, 8, 8, 3), np.float32)
+    result = bench.compute_epoch_phases(
+        _phase_model(),
+        train,
+        val,
+        batch_size=4,
+        steps_per_epoch=4,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        steps=2,
+        tta_images=images,
+    )
+    assert result["tta_s"] > 0 and result["tta_images"] == 6
+
+
+def test_epoch_phases_refuse_too_few_steps() -> None:
+    train, val = _phase_data()
+    with pytest.raises(ValueError, match="steps must be at least 2"):
+        bench.compute_epoch_phases(
+            _phase_model(), train, val, batch_size=4, steps_per_epoch=4, loss=None, steps=1
+        )
+
+
+@pytest.mark.slow
+def test_main_phases_profiles_the_notebooks(tmp_path: Path, capsys) -> None:
+    report_path = tmp_path / "bench.json"
+    argv = ["--phases", "--quick", "--precision", "float32", "--batch-size", "8"]
+    argv += ["--images", "64", "--steps", "2", "--tta-images", "16", "--json", str(report_path)]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "== phases" in out and "Lookahead" in out and "cores busy" in out
+    results = json.loads(report_path.read_text())["phases"]["results"]
+    assert list(results) == ["02", "03", "06"]
+    assert "Lookahead" in results["03"]["phases"] and "Lookahead" not in results["06"]["phases"]
+    assert results["02"]["tta_s"] is None and results["06"]["tta_s"] > 0
+    for result in results.values():
+        assert result["steps_per_epoch"] == bench.TRAINING_IMAGES // 8
+        assert math.isclose(sum(result["phases"].values()), result["epoch_s"], rel_tol=1e-9)
