@@ -477,6 +477,29 @@ class TrainingBackup(keras.callbacks.Callback):
         """Epochs that :meth:`restore` found done (0 for a fresh run)."""
         self._epoch_start = 0.0
 
+    def progress(self) -> Any:
+        """Accuracy against the clock: one row per epoch so far (resumed ones included).
+
+        Returns:
+            A pandas DataFrame indexed by ``epoch`` (1, 2, ...) with ``minutes`` (training
+            time up to the end of that epoch, validation included), ``training accuracy``
+            and ``validation accuracy`` (NaN where the run has no such metric). Save it
+            with ``to_csv`` and read it back with ``pandas.read_csv(path, index_col=0)``.
+        """
+        import pandas as pd
+
+        epochs = len(self.epoch_seconds)
+        columns = {"minutes": np.cumsum(self.epoch_seconds) / 60}
+        for key, name in (
+            ("accuracy", "training accuracy"),
+            ("val_accuracy", "validation accuracy"),
+        ):
+            values = self.history.get(key, [])
+            columns[name] = np.asarray(
+                values[:epochs] if len(values) >= epochs else [np.nan] * epochs, float
+            )
+        return pd.DataFrame(columns, index=pd.RangeIndex(1, epochs + 1, name="epoch"))
+
     def _backups(self) -> list[tuple[int, Path]]:
         if not self.directory.is_dir():
             return []

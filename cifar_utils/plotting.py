@@ -20,7 +20,7 @@ import os
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -175,6 +175,57 @@ def plot_history(
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend()
+    return ax
+
+
+def plot_time_to_accuracy(
+    runs: Mapping[str, Any],
+    *,
+    reference: float | None = 0.9035,
+    reference_label: str = "original ResNet (90.35%, test)",
+    ax: Axes | None = None,
+) -> Axes:
+    """Plot validation accuracy against minutes of training, one line per run.
+
+    Args:
+        runs: By label, a table with ``minutes`` and ``validation accuracy`` columns, one
+            row per epoch, as :meth:`cifar_utils.callbacks.TrainingBackup.progress` returns
+            (a pandas DataFrame, or a mapping of the two columns to sequences).
+        reference: An accuracy drawn as a dashed horizontal line; None for none.
+        reference_label: The legend's text for that line.
+        ax: Axes to draw into; a new 5.5 x 3.2 inch figure when None.
+
+    Returns:
+        The Axes: minutes on x (from 0), accuracy on y (0 to 1).
+
+    Raises:
+        ValueError: If ``runs`` is empty, or a run lacks a column or has none of its rows.
+    """
+    if not runs:
+        raise ValueError("plot_time_to_accuracy: no runs to draw; pass {label: progress table}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.2), layout="constrained")
+    for label, table in runs.items():
+        missing = [key for key in ("minutes", "validation accuracy") if key not in table]
+        if missing:
+            raise ValueError(
+                f"plot_time_to_accuracy: run {label!r} has no {' or '.join(map(repr, missing))} "
+                "column; pass TrainingBackup.progress() (or a table read from its CSV)."
+            )
+        minutes = np.asarray(table["minutes"], dtype=float)
+        accuracy = np.asarray(table["validation accuracy"], dtype=float)
+        if minutes.size == 0 or minutes.shape != accuracy.shape:
+            raise ValueError(
+                f"plot_time_to_accuracy: run {label!r} needs one minutes value per accuracy, "
+                f"at least one (got {minutes.size} and {accuracy.size})."
+            )
+        ax.plot(minutes, accuracy, "o-", markersize=3, label=label)
+    if reference is not None:
+        ax.axhline(reference, color="gray", linestyle="--", label=reference_label)
+    ax.set(xlabel="minutes of training", ylabel="validation accuracy", ylim=(0, 1))
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
     return ax
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from keras import layers
 
@@ -575,3 +576,37 @@ def test_epoch_progress_bar_says_the_time_left():
 def test_epoch_progress_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         callbacks.EpochProgress(**kwargs)
+
+
+def test_backup_progress_is_accuracy_against_the_clock(tmp_path):
+    x, y = _tiny_data()
+    model = _tiny_classifier()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
+    backup.restore(model)
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=3,
+        validation_data=(x[:16], y[:16]),
+        verbose=0,
+        callbacks=[backup],
+    )
+    progress = backup.progress()
+    assert list(progress.index) == [1, 2, 3] and progress.index.name == "epoch"
+    np.testing.assert_allclose(progress["minutes"], np.cumsum(backup.epoch_seconds) / 60)
+    np.testing.assert_allclose(progress["training accuracy"], backup.history["accuracy"])
+    np.testing.assert_allclose(progress["validation accuracy"], backup.history["val_accuracy"])
+    # The CSV the notebooks save reads back as the same table.
+    progress.to_csv(tmp_path / "progress.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "progress.csv", index_col=0), progress)
+
+
+def test_backup_progress_of_a_run_without_those_metrics_has_nan_there(tmp_path):
+    _, backup = _interrupted_run(tmp_path, 2)  # compiled without the accuracy metric
+    progress = backup.progress()
+    assert len(progress) == 2
+    assert progress["validation accuracy"].isna().all()
+    assert progress["training accuracy"].isna().all()
+    assert progress["minutes"].is_monotonic_increasing

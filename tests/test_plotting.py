@@ -513,3 +513,42 @@ def test_default_figure_dir_without_a_checkout_is_in_the_working_directory(monke
 def test_default_figure_dir_rejects_what_is_not_a_notebook_name(name):
     with pytest.raises(ValueError, match="notebook's name"):
         plotting.default_figure_dir(name)
+
+
+# plot_time_to_accuracy ----------------------------------------------------------------
+
+
+def test_plot_time_to_accuracy_draws_each_run_against_minutes():
+    runs = {
+        "02": pd.DataFrame({"minutes": [1.0, 2.0], "validation accuracy": [0.5, 0.7]}),
+        "06": {"minutes": [2.5, 5.0, 7.5], "validation accuracy": [0.6, 0.8, 0.9]},
+    }
+    ax = plotting.plot_time_to_accuracy(runs)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["02", "06", "original ResNet (90.35%, test)"]
+    np.testing.assert_allclose(lines[1].get_xdata(), [2.5, 5.0, 7.5])
+    np.testing.assert_allclose(lines[1].get_ydata(), [0.6, 0.8, 0.9])
+    np.testing.assert_allclose(lines[2].get_ydata(), [0.9035, 0.9035])
+    assert ax.get_xlabel() == "minutes of training" and ax.get_ylim() == (0, 1)
+    assert ax.get_xlim()[0] == 0
+
+
+def test_plot_time_to_accuracy_without_reference_into_given_axes():
+    _, given = plt.subplots()
+    table = {"minutes": [1.0], "validation accuracy": [0.4]}
+    ax = plotting.plot_time_to_accuracy({"run": table}, reference=None, ax=given)
+    assert ax is given and [line.get_label() for line in ax.get_lines()] == ["run"]
+
+
+@pytest.mark.parametrize(
+    ("runs", "match"),
+    [
+        ({}, "no runs"),
+        ({"a": {"minutes": [1.0]}}, "'validation accuracy'"),
+        ({"a": {"minutes": [], "validation accuracy": []}}, "at least one"),
+        ({"a": {"minutes": [1.0, 2.0], "validation accuracy": [0.5]}}, "one minutes value"),
+    ],
+)
+def test_plot_time_to_accuracy_rejects_bad_tables(runs, match):
+    with pytest.raises(ValueError, match=match):
+        plotting.plot_time_to_accuracy(runs)
