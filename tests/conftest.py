@@ -2,16 +2,48 @@
 
 ``synthetic_archive`` and ``synthetic_dir`` are built once per session and shared: read
 them, never modify them (use ``make_cifar_archive`` for something to damage).
+
+Tests marked ``real_data`` need the real archive in ``$CIFAR10_PATH``: without it they
+skip, except in CI (``CI=true``), where they fail, since CI always has it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from synthetic import make_files, write_archive, write_folder, write_synthetic_archive
+
+REAL_PATH = os.environ.get("CIFAR10_PATH", "")
+"""The real archive's path, read before any fixture changes the environment ("" if unset)."""
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing_real_archive() -> str | None:
+    """Why the real archive cannot be used (None when ``$CIFAR10_PATH`` names a file)."""
+    if REAL_PATH and Path(REAL_PATH).is_file():
+        return None
+    return (
+        "set CIFAR10_PATH to the real cifar-10-python.tar.gz to run "
+        f"(CIFAR10_PATH is {REAL_PATH or 'unset'}"
+        f"{'' if not REAL_PATH else ': no such file'})"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``real_data`` test without the real archive: skipped, or failed in CI."""
+    if item.get_closest_marker("real_data") is None:
+        return
+    reason = missing_real_archive()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and the real archive is missing: {reason}; .ci/run sets it")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

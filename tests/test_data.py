@@ -400,10 +400,6 @@ def test_damaged_cache_says_to_delete_it(make_cifar_archive, cifar_env) -> None:
 # --------------------------------------------------------------------------------------
 
 _REAL_PATH = os.environ.get("CIFAR10_PATH", "")  # read before the fixtures unset it
-needs_real_archive = pytest.mark.skipif(
-    not _REAL_PATH or not Path(_REAL_PATH).is_file(),
-    reason="set CIFAR10_PATH to the real cifar-10-python.tar.gz to run",
-)
 
 
 def _member_sums(**make_files_args) -> dict[str, str]:
@@ -646,7 +642,6 @@ def test_download_still_needs_the_official_archive(
 
 
 @pytest.mark.real_data
-@needs_real_archive
 def test_real_archive_holds_the_official_files() -> None:
     check = data.compute_content_check(_REAL_PATH)
     assert check.official, check
