@@ -226,10 +226,17 @@ class TimeBudget(keras.callbacks.Callback):
             self.changes.append((done, fits))
             self.epoch_estimate = typical
 
+    def _announce(self) -> None:
+        # fit's callbacks share one params dict: EpochProgress's "Epoch 3/23" then counts
+        # to the new end.
+        if self.params and "epochs" in self.params:
+            self.params["epochs"] = self.epochs
+
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         # A resumed run: replay the decisions of the epochs the backup restored.
         for done in range(1, len(self.backup.epoch_seconds) + 1):
             self._replan(done)
+        self._announce()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         done = epoch + 1
@@ -246,6 +253,7 @@ class TimeBudget(keras.callbacks.Callback):
                 f"ending after epoch {self.epochs} instead of {before} to stay within "
                 f"{self.budget_seconds / 60:g} min"
             )
+            self._announce()
         if done >= self.epochs:
             self.model.stop_training = True
 

@@ -495,6 +495,33 @@ def test_time_budget_in_fit_stops_with_the_learning_rate_at_zero(tmp_path, monke
     assert _rate(schedule, 20) == 0.0
 
 
+def test_time_budget_makes_the_progress_lines_count_to_the_new_end(tmp_path, monkeypatch, capsys):
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setenv("CIFAR10_PROGRESS", "lines")
+    x, y = _tiny_data()
+    model = _tiny_classifier()
+    schedule = callbacks.LinearDecay(0.1, 10 * 4)
+    model.compile(optimizer=keras.optimizers.SGD(schedule), loss="sparse_categorical_crossentropy")
+    backup = callbacks.TrainingBackup(tmp_path, PARAMS)
+    budget = callbacks.TimeBudget(200.0, schedule, 4, backup)
+    history = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=10,
+        shuffle=False,
+        verbose=0,
+        callbacks=[callbacks.EpochProgress(), backup, budget],
+    )
+    trained = len(history.history["loss"])
+    assert 2 <= trained == budget.epochs < 10
+    lines = [line.split(" - ")[0] for line in capsys.readouterr().out.splitlines()]
+    epochs = [line for line in lines if line.startswith("Epoch")]
+    assert epochs[0] == "Epoch 1/10"  # before the budget's first decision
+    assert epochs[-1] == f"Epoch {trained}/{trained}"
+
+
 # EpochProgress ------------------------------------------------------------------------------
 
 
