@@ -8,6 +8,7 @@ Each section prints a small table; with no section flag every section runs (``ma
     python -m cifar_utils.bench --models        # training and inference images/s per model
     python -m cifar_utils.bench --budget        # minutes per notebook run (runs --models)
     python -m cifar_utils.bench --load          # how long loading CIFAR-10 takes
+    python -m cifar_utils.bench --phases        # where one epoch of 02, 03 and 06 goes
     python -m cifar_utils.bench --json bench.json   # also write every figure to a file
 
 - ``--peak``: dense ``n x n`` matrix multiplications (:func:`compute_matmul_gflops`) in
@@ -21,6 +22,12 @@ Each section prints a small table; with no section flag every section runs (``ma
   achieved GFLOP/s and their share of the peak, and the inference throughput; in float32
   and in the mixed precision the notebooks would choose
   (:func:`cifar_utils.training.choose_precision`).
+- ``--phases``: for notebooks 02, 03 and 06, built from their full-profile parameters
+  (model, optimiser, batch, augmentation, callbacks), where one epoch's time goes
+  (:func:`compute_epoch_phases`): forward pass, backward pass, optimiser update, input
+  pipeline, validation, each callback (Lookahead, the backup, the progress line), the
+  rest of Keras's loop; how busy the cores are during training steps and validation; and
+  the six-view test-time augmentation of the test set, once per run.
 - ``--load``: :func:`compute_load_times`.
 - ``--budget``: from the pipeline-fed throughput, seconds per epoch and minutes of training
   per notebook run in the full and quick profiles (:func:`compute_budget`).
