@@ -1179,7 +1179,7 @@ def _phase_run(
         if values.get("LOOKAHEAD"):
             callback_list.append(callbacks.Lookahead(total_steps))
     else:
-        widths = values["WIDTHS"]
+        widths = values["WIDTHS"] or [64, 256, 256]  # []: the wide network where it pays
         model = models.build_resnet(widths=widths, bias_multiplier=1.0)
         head_scale = (models.LOGIT_SCALE * widths[-1]) ** 2
         optimizer = optimizers.Muon(
