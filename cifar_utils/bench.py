@@ -1016,7 +1016,7 @@ def compute_epoch_phases(
         Seconds per epoch by phase (``phases``: forward, backward, optimizer and metrics,
         input pipeline, validation, one entry per callback, other: the Keras loop), the
         whole ``epoch_s``, the per-step figures, ``cores_busy`` (training steps from
-        memory, fed by the pipeline, validation, the whole timed fit: shares of
+        memory, fed by the pipeline, validation, and the epoch they make up: shares of
         ``doctor.usable_cores()``), and ``tta_s`` (None without ``tta_images``).
     """
     import keras
@@ -1068,7 +1068,6 @@ def compute_epoch_phases(
     # The notebook's epoch: pipeline, callbacks, validation.
     clock = step_clock_type()
     timed = [timed_type(callback) for callback in callbacks]
-    start = _Clock()
     model.fit(
         train_ds,
         epochs=1,
@@ -1077,12 +1076,17 @@ def compute_epoch_phases(
         callbacks=[clock, *timed, epoch_end_type(clock)],
         **quiet,
     )
-    fit_wall, fit_cpu = _Clock().since(start)
     first_s = clock.steps[0][0]
     fed = clock.steps[1:]
     fed_s = statistics.median(wall for wall, _ in fed)
     fed_busy = sum(cpu for _, cpu in fed) / sum(wall for wall, _ in fed) / cores
     validation_s, validation_cpu = clock.validation
+    # The steady epoch: the timed epoch without its first step's one-off start (the
+    # shuffle buffer), the rest of its steps and their callbacks scaled to the epoch's.
+    (epoch_wall, epoch_cpu), (first_wall, first_cpu) = clock.epoch, clock.steps[0]
+    fed_scale = steps_per_epoch / len(fed)
+    epoch_cpu = (epoch_cpu - first_cpu - validation_cpu) * fed_scale + validation_cpu
+    epoch_wall = (epoch_wall - first_wall - validation_s) * fed_scale + validation_s
 
     scale = steps_per_epoch / steps
     phases = {
@@ -1116,7 +1120,7 @@ def compute_epoch_phases(
             "training steps (memory)": memory_busy,
             "training steps (pipeline)": fed_busy,
             "validation": validation_cpu / validation_s / cores if validation_s else 0.0,
-            "whole fit": fit_cpu / fit_wall / cores,
+            "epoch (steady)": epoch_cpu / epoch_wall / cores,
         },
         "cores": cores,
         "tta_s": tta_s,

@@ -523,6 +523,9 @@ def test_epoch_phases_add_up_and_time_each_callback() -> None:
     assert result["tta_s"] is None
     for share in result["cores_busy"].values():
         assert 0 < share <= 1.5
+    # The callback sleeps (no CPU) between steps: the epoch keeps the cores less busy.
+    busy = result["cores_busy"]
+    assert busy["epoch (steady)"] < 0.8 * busy["training steps (memory)"]
 
 
 def test_epoch_phases_see_a_slow_input_pipeline() -> None:
