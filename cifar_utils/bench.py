@@ -944,6 +944,7 @@ def _phase_callbacks() -> tuple[type, type, type]:
             self.inner = inner
             self.step_seconds = 0.0
             self.epoch_seconds = 0.0
+            self.epoch_cpu_seconds = 0.0
             for hook in self._STEP_HOOKS + self._EPOCH_HOOKS + self._OTHER_HOOKS:
                 setattr(self, hook, self._timed(hook))
 
@@ -951,13 +952,14 @@ def _phase_callbacks() -> tuple[type, type, type]:
             method = getattr(self.inner, hook)
 
             def run(*args: Any, **kwargs: Any) -> None:
-                start = time.perf_counter()
+                start = _Clock()
                 method(*args, **kwargs)
-                elapsed = time.perf_counter() - start
+                elapsed, cpu = _Clock().since(start)
                 if hook in self._STEP_HOOKS:
                     self.step_seconds += elapsed
                 elif hook in self._EPOCH_HOOKS:
                     self.epoch_seconds += elapsed
+                    self.epoch_cpu_seconds += cpu
 
             return run
 
@@ -1082,11 +1084,14 @@ def compute_epoch_phases(
     fed_busy = sum(cpu for _, cpu in fed) / sum(wall for wall, _ in fed) / cores
     validation_s, validation_cpu = clock.validation
     # The steady epoch: the timed epoch without its first step's one-off start (the
-    # shuffle buffer), the rest of its steps and their callbacks scaled to the epoch's.
+    # shuffle buffer); its other steps and their callbacks scaled to the epoch's steps,
+    # validation and the callbacks' once-an-epoch hooks (a backup's save) counted once.
+    once_wall = validation_s + sum(callback.epoch_seconds for callback in timed)
+    once_cpu = validation_cpu + sum(callback.epoch_cpu_seconds for callback in timed)
     (epoch_wall, epoch_cpu), (first_wall, first_cpu) = clock.epoch, clock.steps[0]
     fed_scale = steps_per_epoch / len(fed)
-    epoch_cpu = (epoch_cpu - first_cpu - validation_cpu) * fed_scale + validation_cpu
-    epoch_wall = (epoch_wall - first_wall - validation_s) * fed_scale + validation_s
+    epoch_cpu = (epoch_cpu - first_cpu - once_cpu) * fed_scale + once_cpu
+    epoch_wall = (epoch_wall - first_wall - once_wall) * fed_scale + once_wall
 
     scale = steps_per_epoch / steps
     phases = {

@@ -559,6 +559,24 @@ def test_epoch_phases_see_a_slow_input_pipeline() -> None:
     assert result["phases"]["input pipeline"] > 0.5 * result["epoch_s"]
 
 
+def test_epoch_phases_count_a_once_an_epoch_hook_once_in_the_cores_busy() -> None:
+    # A backup's save at the epoch's end waits on the disk once per epoch: scaled up with
+    # the 4 timed steps to 1,000, it would make the epoch look almost idle.
+    train, val = _phase_data()
+    result = bench.compute_epoch_phases(
+        _phase_model(),
+        train,
+        val,
+        batch_size=4,
+        steps_per_epoch=1000,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        callbacks=[_Sleepy(step_s=0.0, epoch_s=0.5)],
+        steps=4,
+    )
+    busy = result["cores_busy"]
+    assert busy["epoch (steady)"] > 0.5 * busy["training steps (pipeline)"]
+
+
 def test_epoch_phases_time_tta_once() -> None:
     train, val = _phase_data()
     images = np.zeros((6, 8, 8, 3), np.float32)
