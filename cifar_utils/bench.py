@@ -892,6 +892,9 @@ def _phase_callbacks() -> tuple[type, type, type]:
         def __init__(self) -> None:
             super().__init__()
             self.steps: list[tuple[float, float]] = []  # (wall, cpu) of every step
+            # (wall, cpu) from one step's start to the next one's, callbacks and the wait
+            # for data included, from the second step on
+            self.cycles: list[tuple[float, float]] = []
             self.validation = (0.0, 0.0)
             self.epoch = (0.0, 0.0)
             self._start: _Clock | None = None
@@ -901,7 +904,10 @@ def _phase_callbacks() -> tuple[type, type, type]:
             self._epoch_start = _Clock()
 
         def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-            self._start = _Clock()
+            now = _Clock()
+            if len(self.steps) >= 2 and self._start is not None:
+                self.cycles.append(now.since(self._start))
+            self._start = now
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             assert self._start is not None
@@ -1083,15 +1089,16 @@ def compute_epoch_phases(
     fed_s = statistics.median(wall for wall, _ in fed)
     fed_busy = sum(cpu for _, cpu in fed) / sum(wall for wall, _ in fed) / cores
     validation_s, validation_cpu = clock.validation
-    # The steady epoch: the timed epoch without its first step's one-off start (the
-    # shuffle buffer); its other steps and their callbacks scaled to the epoch's steps,
-    # validation and the callbacks' once-an-epoch hooks (a backup's save) counted once.
+    # The steady epoch: its steps from one start to the next (callbacks and the wait for
+    # data included; the first step's one-off start, the shuffle buffer, left out) scaled
+    # to the epoch's steps, then validation and the callbacks' once-an-epoch hooks (a
+    # backup's save) once.
+    cycles = clock.cycles or fed
+    cycle_scale = steps_per_epoch / len(cycles)
     once_wall = validation_s + sum(callback.epoch_seconds for callback in timed)
     once_cpu = validation_cpu + sum(callback.epoch_cpu_seconds for callback in timed)
-    (epoch_wall, epoch_cpu), (first_wall, first_cpu) = clock.epoch, clock.steps[0]
-    fed_scale = steps_per_epoch / len(fed)
-    epoch_cpu = (epoch_cpu - first_cpu - once_cpu) * fed_scale + once_cpu
-    epoch_wall = (epoch_wall - first_wall - once_wall) * fed_scale + once_wall
+    epoch_wall = sum(wall for wall, _ in cycles) * cycle_scale + once_wall
+    epoch_cpu = sum(cpu for _, cpu in cycles) * cycle_scale + once_cpu
 
     scale = steps_per_epoch / steps
     phases = {
