@@ -616,3 +616,38 @@ def test_main_phases_profiles_the_notebooks(tmp_path: Path, capsys) -> None:
     for result in results.values():
         assert result["steps_per_epoch"] == bench.TRAINING_IMAGES // 8
         assert math.isclose(sum(result["phases"].values()), result["epoch_s"], rel_tol=1e-9)
+
+
+def test_main_models_in_mixed_precision_trains_each_model_in_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    seen: list[str] = []
+    measure = bench.compute_training_speed
+
+    def recording(model, dataset, **kwargs):
+        conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+        seen.append(conv.dtype_policy.name)  # the policy the model was built in
+        return measure(model, dataset, **kwargs)
+
+    monkeypatch.setattr(bench, "compute_training_speed", recording)
+    argv = [*TINY, "--models", "--model", "baseline_cnn", "--json", str(tmp_path / "b.json")]
+    argv[argv.index("float32")] = "mixed_bfloat16"
+    assert bench.main(argv) == 0
+
+    # Two measurements (pipeline-fed, from memory) per precision: float32, then bfloat16.
+    assert seen == ["float32"] * 2 + ["mixed_bfloat16"] * 2
+    figures = json.loads((tmp_path / "b.json").read_text())["models"]["results"]
+    precisions = figures["baseline_cnn"]["precisions"]
+    assert set(precisions) == {"float32", "mixed_bfloat16"}
+    assert all(p["synthetic_images_per_s"] > 0 for p in precisions.values())
+    assert "mixed_bfloat16" in capsys.readouterr().out
+    assert keras.config.dtype_policy().name == "float32"  # restored after the section
+
+
+def test_main_names_the_broken_file_of_a_corrupt_dataset(make_cifar_archive, capsys) -> None:
+    archive = make_cifar_archive(files={"data_batch_3": b"not a pickle"})
+    status = bench.main(["--models", "--model", "baseline_cnn", *TINY, "--path", str(archive)])
+
+    assert status == 1
+    err = capsys.readouterr().err
+    assert err.startswith("models: ") and "data_batch_3" in err

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import keras
@@ -709,3 +710,91 @@ def test_relative_paths_hide_the_machine_s_folders(monkeypatch, tmp_path):
     assert "/usr/bin/dot" in report  # system paths are the same everywhere
     # Without the option, the report keeps the absolute paths (for the command line).
     assert f"{root}/.venv/bin/python" in doctor.format_report(checks)
+
+
+def test_dataset_found_in_keras_s_cache_says_so(isolated: Path, synthetic_dir: Path) -> None:
+    keras_datasets = Path(os.environ["KERAS_HOME"]) / "datasets"
+    keras_datasets.mkdir(parents=True)
+    shutil.copytree(synthetic_dir, keras_datasets / data.FOLDER_NAME)
+
+    found = _by_name(doctor.run_checks())["dataset"]
+
+    assert found.status == "ok"
+    assert found.detail == (
+        f"extracted folder {keras_datasets / data.FOLDER_NAME} (from Keras's cache)"
+    )
+
+
+def test_dataset_found_in_the_loader_s_cache_says_so(isolated: Path, synthetic_dir: Path) -> None:
+    shutil.copytree(synthetic_dir, isolated / data.FOLDER_NAME)
+
+    found = _by_name(doctor.run_checks())["dataset"]
+
+    assert found.detail == f"extracted folder {isolated / data.FOLDER_NAME} (from the cache)"
+
+
+class _FakeDevice:
+    name = "/physical_device:GPU:0"
+
+
+def _fake_tf(gpus: list[dict[str, Any]], *, cuda: bool = True) -> Any:
+    """A stand-in for the parts of TensorFlow the GPU checks read: its physical GPUs (each
+    with the details TensorFlow reports) and whether it was built with CUDA."""
+    details = iter(gpus)
+    config = SimpleNamespace(
+        list_physical_devices=lambda kind: [_FakeDevice() for _ in gpus] if kind == "GPU" else [],
+        experimental=SimpleNamespace(get_device_details=lambda device: next(details)),
+    )
+    return SimpleNamespace(config=config, test=SimpleNamespace(is_built_with_cuda=lambda: cuda))
+
+
+def test_gpu_check_lists_each_gpu_with_its_compute_capability() -> None:
+    fake = _fake_tf(
+        [{"device_name": "NVIDIA H100", "compute_capability": (9, 0)}, {}],
+    )
+
+    check = doctor._check_gpu(fake)
+
+    assert check == doctor.Check(
+        "gpu", "ok", "2: NVIDIA H100 (compute capability 9.0); /physical_device:GPU:0"
+    )
+
+
+def test_gpu_check_warns_when_a_driver_is_there_but_tensorflow_sees_no_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+
+    check = doctor._check_gpu(_fake_tf([], cuda=True))
+
+    assert check.status == "warn"
+    assert "nvidia-smi" in check.detail
+    assert "tensorflow[and-cuda]" in check.advice
+    # A CPU-only TensorFlow beside a driver: nothing to fix in TensorFlow's install.
+    assert doctor._check_gpu(_fake_tf([], cuda=False)) == doctor.Check(
+        "gpu", "ok", "none: TensorFlow runs on the CPU"
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "why"),
+    [
+        ("mixed_float16", "a GPU with tensor cores (compute capability 7.0 or newer)"),
+        ("float32", "the GPU is older than compute capability 7.0 (no tensor cores)"),
+    ],
+)
+def test_precision_check_on_a_gpu_names_the_reason(
+    monkeypatch: pytest.MonkeyPatch, policy: str, why: str
+) -> None:
+    from cifar_utils import training
+
+    monkeypatch.setattr(training, "choose_precision", lambda setting: policy)
+
+    check = doctor._check_precision(
+        _fake_tf([{"device_name": "GPU", "compute_capability": (8, 0)}])
+    )
+
+    assert check.status == "ok"
+    assert check.detail.endswith(f"(training.choose_setup): {why}")
+    candidates = "float32" if policy == "float32" else f"float32 and {policy}"
+    assert f'PRECISION="auto" measures {candidates}, each' in check.detail

@@ -821,3 +821,21 @@ def test_main_model_option_bypasses_the_shipped_model(tmp_path, capsys, default_
         f"python -m cifar_utils.predict: error: no trained model at {tmp_path / 'other.keras'}: "
         "run notebook 03 (make run) first, or pass --model\n"
     )
+
+
+def test_load_photo_mode_pillow_cannot_convert_says_what_to_do(tmp_path, monkeypatch):
+    # No mode Pillow opens fails to convert today; a future or plug-in mode might, so the
+    # conversion is made to fail as Pillow would, with a ValueError.
+    path = tmp_path / "scan.png"
+    Image.new("LA", (64, 64), (128, 255)).save(path)
+
+    def unconvertible(image):
+        raise ValueError("conversion from LA to RGB not supported\nsecond line")
+
+    monkeypatch.setattr(predict, "_to_rgb", unconvertible)
+    with pytest.raises(ValueError) as raised:
+        predict.load_photo(path)
+    assert str(raised.value) == (
+        "scan.png: cannot convert its LA pixels to RGB (conversion from LA to RGB not "
+        "supported second line). Re-save the photo as an RGB JPEG or PNG."
+    )
