@@ -509,3 +509,30 @@ def test_grad_cam_needs_a_layer_the_score_depends_on():
     model = keras.Model(inputs, outputs)
     with pytest.raises(ValueError, match="does not depend on layer 'features'"):
         analysis.compute_grad_cam(model, np.ones((1, 8, 8, 3), "float32"), layer_name="features")
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("compute_confidently_wrong", lambda p: analysis.compute_confidently_wrong(p, [0])),
+        ("compute_calibration", lambda p: analysis.compute_calibration(p, [0])),
+        ("fit_temperature", lambda p: analysis.fit_temperature(p, [0])),
+        ("apply_temperature", lambda p: analysis.apply_temperature(p, 1.5)),
+    ],
+)
+@pytest.mark.parametrize("values", [[["0.5", "0.5"]], [[0.5, None]], [[True, False]]])
+def test_probabilities_that_are_not_numbers_are_refused_by_name(name, call, values):
+    # Text read from a CSV, a missing value, a boolean mask passed by mistake: each is
+    # refused before any arithmetic, by the function's name and the dtype it got.
+    probabilities = np.array(values)
+    with pytest.raises(ValueError) as raised:
+        call(probabilities)
+    assert str(raised.value) == (
+        f"{name}: probabilities must be numbers, got dtype {probabilities.dtype}."
+    )
+
+
+def test_integer_probabilities_are_numbers():
+    # One-hot integer rows are valid probabilities (a model that is always sure).
+    calibrated = analysis.apply_temperature(np.array([[0, 1], [1, 0]]), 1.0)
+    np.testing.assert_allclose(calibrated, [[0, 1], [1, 0]], atol=1e-6)
