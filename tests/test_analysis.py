@@ -207,7 +207,9 @@ def test_labels_drawn_from_the_probabilities_are_calibrated():
 
 @pytest.mark.parametrize("n_bins", [0, -1, 2.5, True])
 def test_calibration_rejects_bad_n_bins(n_bins):
-    with pytest.raises(ValueError, match="n_bins must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"^compute_calibration: n_bins must be a positive integer"
+    ):
         analysis.compute_calibration(_PROBABILITIES, _LABELS, n_bins=n_bins)
 
 
@@ -255,7 +257,7 @@ def test_apply_temperature_keeps_argmax_and_row_sums(temperature):
 
 @pytest.mark.parametrize("temperature", [0, -1.0, np.nan, np.inf, True, "2"])
 def test_apply_temperature_rejects_bad_temperature(temperature):
-    with pytest.raises(ValueError, match="temperature must be a positive"):
+    with pytest.raises(ValueError, match=r"^apply_temperature: temperature must be a positive"):
         analysis.apply_temperature(np.full((1, 2), 0.5), temperature)
 
 
@@ -536,3 +538,12 @@ def test_integer_probabilities_are_numbers():
     # One-hot integer rows are valid probabilities (a model that is always sure).
     calibrated = analysis.apply_temperature(np.array([[0, 1], [1, 0]]), 1.0)
     np.testing.assert_allclose(calibrated, [[0, 1], [1, 0]], atol=1e-6)
+
+
+def test_calibration_has_15_bins_by_default_and_a_bottom_bin():
+    # Three classes, two bins: a confidence of 0.4 belongs to the bottom bin [0, 0.5).
+    probabilities = np.array([[0.4, 0.3, 0.3], [0.9, 0.05, 0.05]])
+    table = analysis.compute_calibration(probabilities, [0, 1], n_bins=2)
+    assert table["count"].tolist() == [1, 1]
+    assert table["accuracy"].tolist() == [1.0, 0.0]
+    assert len(analysis.compute_calibration(_PROBABILITIES, _LABELS)) == 15
