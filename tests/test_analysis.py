@@ -547,3 +547,19 @@ def test_calibration_has_15_bins_by_default_and_a_bottom_bin():
     assert table["count"].tolist() == [1, 1]
     assert table["accuracy"].tolist() == [1.0, 0.0]
     assert len(analysis.compute_calibration(_PROBABILITIES, _LABELS)) == 15
+
+
+def test_defaults_promised_by_the_signatures():
+    # 40 images, all wrong with distinct confidences: the default keeps the 16 surest.
+    rng = np.random.default_rng(0)
+    confidence = rng.permutation(np.linspace(0.5, 0.9, 40))
+    probabilities = np.stack([confidence, 1 - confidence], axis=1)
+    wrong = analysis.compute_confidently_wrong(probabilities, np.ones(40, dtype=int))
+    np.testing.assert_array_equal(wrong, np.argsort(-confidence)[:16])
+    # Ten classes, every image of class k called k + 1: ten confused pairs, 5 by default.
+    y_true = np.repeat(np.arange(10), 3)
+    names = [f"class {k}" for k in range(10)]
+    pairs = analysis.compute_confused_pairs(y_true, (y_true + 1) % 10, class_names=names)
+    assert len(pairs) == 5
+    table = analysis.compute_per_class_metrics(y_true, y_true, class_names=names)
+    assert table.index.name == "class"
