@@ -9,6 +9,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import keras
 import nbformat
@@ -491,19 +492,24 @@ class _Sleepy(keras.callbacks.Callback):
         time.sleep(self.epoch_s)
 
 
-def test_epoch_phases_add_up_and_time_each_callback() -> None:
-    train, val = _phase_data()
-    sleepy = _Sleepy(step_s=0.02, epoch_s=0.2)
-    result = bench.compute_epoch_phases(
-        _phase_model(),
-        train,
-        val,
-        batch_size=4,
-        steps_per_epoch=50,
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        callbacks=[sleepy],
-        steps=4,
+def _profile(train: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """compute_epoch_phases of the tiny model on 4-image batches; ``train`` defaults to
+    the synthetic batches, the other arguments to 4 timed steps of a from-logits loss."""
+    default_train, val = _phase_data()
+    arguments = {
+        "batch_size": 4,
+        "loss": keras.losses.CategoricalCrossentropy(from_logits=True),
+        "steps": 4,
+        **kwargs,
+    }
+    return bench.compute_epoch_phases(
+        _phase_model(), default_train if train is None else train, val, **arguments
     )
+
+
+def test_epoch_phases_add_up_and_time_each_callback() -> None:
+    sleepy = _Sleepy(step_s=0.02, epoch_s=0.2)
+    result = _profile(steps_per_epoch=50, callbacks=[sleepy])
     phases = result["phases"]
     assert sleepy.steps_seen == 4  # the callback really ran inside the timed fit
     assert set(phases) == {
@@ -529,7 +535,6 @@ def test_epoch_phases_add_up_and_time_each_callback() -> None:
 
 
 def test_epoch_phases_see_a_slow_input_pipeline() -> None:
-    _, val = _phase_data()
     rng = np.random.default_rng(1)
 
     def slow_batches():  # one batch every 30 ms, one thread: the model waits for it
@@ -545,15 +550,7 @@ def test_epoch_phases_see_a_slow_input_pipeline() -> None:
         tf.TensorSpec((4, 3), tf.float32),
     )
     slow = tf.data.Dataset.from_generator(slow_batches, output_signature=signature)
-    result = bench.compute_epoch_phases(
-        _phase_model(),
-        slow,
-        val,
-        batch_size=4,
-        steps_per_epoch=100,
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        steps=4,
-    )
+    result = _profile(slow, steps_per_epoch=100)
     # About 100 x 30 ms waiting for data; the tiny model itself takes a few ms per step.
     assert result["phases"]["input pipeline"] > 1.5
     assert result["phases"]["input pipeline"] > 0.5 * result["epoch_s"]
@@ -562,34 +559,14 @@ def test_epoch_phases_see_a_slow_input_pipeline() -> None:
 def test_epoch_phases_count_a_once_an_epoch_hook_once_in_the_cores_busy() -> None:
     # A backup's save at the epoch's end waits on the disk once per epoch: scaled up with
     # the 4 timed steps to 1,000, it would make the epoch look almost idle.
-    train, val = _phase_data()
-    result = bench.compute_epoch_phases(
-        _phase_model(),
-        train,
-        val,
-        batch_size=4,
-        steps_per_epoch=1000,
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        callbacks=[_Sleepy(step_s=0.0, epoch_s=0.5)],
-        steps=4,
-    )
+    result = _profile(steps_per_epoch=1000, callbacks=[_Sleepy(step_s=0.0, epoch_s=0.5)])
     busy = result["cores_busy"]
     assert busy["epoch (steady)"] > 0.5 * busy["training steps (pipeline)"]
 
 
 def test_epoch_phases_time_tta_once() -> None:
-    train, val = _phase_data()
     images = np.zeros((6, 8, 8, 3), np.float32)
-    result = bench.compute_epoch_phases(
-        _phase_model(),
-        train,
-        val,
-        batch_size=4,
-        steps_per_epoch=4,
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-        steps=2,
-        tta_images=images,
-    )
+    result = _profile(steps_per_epoch=4, steps=2, tta_images=images)
     assert result["tta_s"] > 0 and result["tta_images"] == 6
 
 
