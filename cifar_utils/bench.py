@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from cifar_utils import data, doctor, files
+from cifar_utils import data, doctor, files, training
 
 # Targets from the design card (a laptop CPU): shown beside the measured times.
 LOAD_TARGETS_S = {"archive": 15.0, "cache": 2.0, "folder": 2.0}
@@ -1542,6 +1542,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+_ONEDNN_WORDS = {True: "on", False: "off", None: "unknown"}
+
+
 def _machine() -> dict[str, Any]:
     import keras
     import tensorflow as tf
@@ -1553,6 +1556,7 @@ def _machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "onednn": training.onednn_enabled(),
     }
 
 
@@ -1590,7 +1594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"machine: {machine['cpu']}, {machine['cores']} cores; "
             f"GPU: {', '.join(machine['gpus']) or 'none'}; TensorFlow {machine['tensorflow']}, "
-            f"Keras {machine['keras']}",
+            f"Keras {machine['keras']}; oneDNN {_ONEDNN_WORDS[machine['onednn']]}",
             flush=True,
         )
     status = 0
@@ -1617,4 +1621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Measure what the notebooks run: their first cell asks for oneDNN the same way
+    # (TF_ENABLE_ONEDNN_OPTS=0 in the environment measures without it).
+    training.prefer_onednn()
     raise SystemExit(main())

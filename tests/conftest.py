@@ -22,6 +22,10 @@ REAL_PATH = os.environ.get("CIFAR10_PATH", "")
 
 IN_CI = os.environ.get("CI") == "true"
 
+# The tests run TensorFlow as the notebooks do: with oneDNN asked for before TensorFlow is
+# imported (training.prefer_onednn), also on AVX2-only CPUs where it is off by default.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 
 def missing_real_archive() -> str | None:
     """Why the real archive cannot be used (None when ``$CIFAR10_PATH`` names a file)."""

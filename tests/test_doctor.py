@@ -40,6 +40,7 @@ NAMES = [
     "gpu",
     "precision",
     "threads",
+    "onednn",
     "graphviz",
     "dataset",
     "dataset check",
@@ -96,6 +97,7 @@ def test_run_checks_returns_the_checks_in_report_order() -> None:
         f'PRECISION="auto" measures {candidates}, each with and without XLA'
     )
     assert "os.cpu_count()" in checks_by_name["threads"].detail
+    assert checks_by_name["onednn"].status in {"ok", "warn"}
 
 
 def test_importing_the_module_imports_no_tensorflow() -> None:
@@ -798,3 +800,96 @@ def test_precision_check_on_a_gpu_names_the_reason(
     assert check.detail.endswith(f"(training.choose_setup): {why}")
     candidates = "float32" if policy == "float32" else f"float32 and {policy}"
     assert f'PRECISION="auto" measures {candidates}, each' in check.detail
+
+
+# oneDNN ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("enabled", "setting", "machine", "gpus", "status", "detail"),
+    [
+        (
+            True,
+            "1",
+            "x86_64",
+            [],
+            "ok",
+            "TensorFlow's oneDNN CPU kernels are on (TF_ENABLE_ONEDNN_OPTS=1)",
+        ),
+        (True, None, "x86_64", [], "ok", "TensorFlow's oneDNN CPU kernels are on (unset)"),
+        (None, None, "x86_64", [], "ok", "this TensorFlow build does not say (unset)"),
+        (
+            False,
+            "0",
+            "x86_64",
+            [],
+            "ok",
+            "off, as TF_ENABLE_ONEDNN_OPTS=0 asks (on an AVX2-only "
+            "CPU, 1 trained about twice as fast)",
+        ),
+        (False, None, "aarch64", [], "ok", "off (unset): not used on this machine"),
+        (
+            False,
+            None,
+            "x86_64",
+            [{"device_name": "GPU"}],
+            "ok",
+            "off (unset): not used on this machine",
+        ),
+        (False, None, "x86_64", [], "warn", "TensorFlow's oneDNN CPU kernels are off (unset): "),
+    ],
+)
+def test_onednn_check_reports_the_kernels_and_warns_only_when_left_off_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+    enabled: bool | None,
+    setting: str | None,
+    machine: str,
+    gpus: list[dict[str, Any]],
+    status: str,
+    detail: str,
+) -> None:
+    from cifar_utils import training
+
+    monkeypatch.setattr(training, "onednn_enabled", lambda: enabled)
+    monkeypatch.setattr(doctor.platform, "machine", lambda: machine)
+    if setting is None:
+        monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    else:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+
+    check = doctor._check_onednn(_fake_tf(gpus))
+
+    assert check.status == status
+    assert check.detail.startswith(detail) and (status == "warn" or check.detail == detail)
+    if status == "warn":
+        assert check.advice.startswith("Set TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow is imported")
+        assert "training.prefer_onednn()" in check.advice
+    else:
+        assert check.advice == ""
+
+
+def test_onednn_check_skips_without_tensorflow() -> None:
+    assert doctor._check_onednn(None).status == "skip"
+
+
+def test_command_line_doctor_reports_what_the_notebooks_get() -> None:
+    """`python -m cifar_utils.doctor` asks for oneDNN as the notebooks' first cell does, so
+    its report holds for them; an explicit TF_ENABLE_ONEDNN_OPTS=0 is left alone."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["CIFAR10_PATH"] = ""
+    reports = {}
+    for setting in (None, "0"):
+        if setting is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
+        result = subprocess.run(
+            [sys.executable, "-m", "cifar_utils.doctor", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        checks = json.loads(result.stdout)["checks"]
+        reports[setting] = next(check for check in checks if check["name"] == "onednn")
+    assert reports[None]["status"] == "ok"
+    assert reports[None]["detail"].endswith("(TF_ENABLE_ONEDNN_OPTS=1)")
+    assert "TF_ENABLE_ONEDNN_OPTS=0" in reports["0"]["detail"]

@@ -219,6 +219,30 @@ def test_setup_installs_the_package_only_on_colab(path):
     )
 
 
+def test_setup_asks_for_onednn_before_tensorflow_is_imported(path):
+    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, at import: the first code cell sets it,
+    and imports nothing that imports TensorFlow."""
+    tree = ast.parse(python_source(code_cells(read(path))[0]))
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "setdefault"
+        and [ast.literal_eval(arg) for arg in node.args] == ["TF_ENABLE_ONEDNN_OPTS", "1"]
+    ]
+    assert calls, 'the first code cell sets os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")'
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in (
+            node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")]
+        )
+    }
+    assert imported <= {"os", "sys"}, f"the first code cell imports {sorted(imported)}"
+
+
 def test_parameters_cell_follows_its_heading(path):
     nb = read(path)
     index = nb.cells.index(parameters_cell(nb))

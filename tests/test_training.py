@@ -3,8 +3,11 @@ choice and test-time augmentation with flips."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -593,3 +596,63 @@ def test_choose_setup_rejects_a_batch_that_does_not_match_its_labels(tmp_path):
         training.choose_setup(_never_build, images, labels[:3], name="m", cache=tmp_path / "s")
     with pytest.raises(ValueError, match="one batch of shape"):
         training.choose_setup(_never_build, images[0], labels, name="m", cache=tmp_path / "s")
+
+
+# oneDNN ---------------------------------------------------------------------------------
+
+
+def test_prefer_onednn_sets_the_variable_before_tensorflow_is_imported() -> None:
+    """In a fresh interpreter: the variable is set, and TensorFlow then uses oneDNN."""
+    code = (
+        "import os, sys\n"
+        "from cifar_utils import training\n"
+        "print(training.prefer_onednn(), os.environ['TF_ENABLE_ONEDNN_OPTS'],\n"
+        "      'tensorflow' in sys.modules, training.onednn_enabled())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.split() == ["True", "1", "False", "True"]
+
+
+def test_prefer_onednn_leaves_the_users_choice_alone(monkeypatch) -> None:
+    for setting in ("0", "1"):
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+        assert training.prefer_onednn() is False
+        assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == setting
+
+
+def test_prefer_onednn_after_tensorflow_is_imported_says_it_is_too_late(monkeypatch) -> None:
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert "tensorflow" in sys.modules  # imported by this test module
+    with pytest.raises(
+        RuntimeError, match=r"before TensorFlow is imported.*TF_ENABLE_ONEDNN_OPTS=1"
+    ):
+        training.prefer_onednn()
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ  # nothing half-done
+
+
+def test_choose_setup_measures_again_when_onednn_is_switched(tmp_path, monkeypatch) -> None:
+    """oneDNN changes which setup is fastest (XLA on an AVX2 CPU without it, not with it):
+    a decision measured with one is not reused with the other."""
+    monkeypatch.setattr(training, "_cpu_flags", lambda: set())
+    measured = []
+
+    def fake_measure(build_model, images, labels, precision, xla, *, steps, seed):
+        measured.append((precision, xla))
+        return 200.0 if xla else 100.0
+
+    monkeypatch.setattr(training, "_measure_candidate", fake_measure)
+    images, labels = _tiny_batch()
+    cache = tmp_path / "s.json"
+    for enabled, expected in ((False, 2), (False, 2), (True, 4), (True, 4), (None, 6)):
+        monkeypatch.setattr(training, "onednn_enabled", lambda enabled=enabled: enabled)
+        training.choose_setup(_never_build, images, labels, name="m", cache=cache)
+        assert len(measured) == expected
+    keys = json.loads(cache.read_text())
+    assert sorted(key.split(" | ")[3] for key in keys) == [
+        "oneDNN off",
+        "oneDNN on",
+        "oneDNN unknown",
+    ]
