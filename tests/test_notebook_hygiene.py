@@ -222,7 +222,10 @@ def test_setup_installs_the_package_only_on_colab(path):
 def test_setup_asks_for_onednn_before_tensorflow_is_imported(path):
     """TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, at import: the first code cell sets it,
     and imports nothing that imports TensorFlow."""
-    tree = ast.parse(python_source(code_cells(read(path))[0]))
+    first = code_cells(read(path))[0]
+    # setdefault returns the value: as a cell's last line it would print '1' under the cell.
+    assert not first.outputs, "the first code cell shows nothing (end it with the Colab `if`)"
+    tree = ast.parse(python_source(first))
     calls = [
         node
         for node in ast.walk(tree)
