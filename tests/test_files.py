@@ -85,6 +85,21 @@ def test_project_root_is_the_checkout_and_none_when_installed(monkeypatch, tmp_p
     assert files.project_root() is None
 
 
+@pytest.mark.parametrize("beside", ["pyproject.toml", "notebooks"])
+def test_project_root_needs_both_the_pyproject_and_the_notebooks(monkeypatch, tmp_path, beside):
+    """Another project's pyproject.toml (or a stray notebooks/ folder) beside an installed
+    package is not this checkout (mutmut survivor: `and` -> `or`)."""
+    if beside == "notebooks":
+        (tmp_path / "notebooks").mkdir()
+    else:
+        (tmp_path / "pyproject.toml").write_text("[project]\n")
+    monkeypatch.setattr(files, "_ROOT", tmp_path)
+    assert files.project_root() is None
+    (tmp_path / "notebooks").mkdir(exist_ok=True)
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    assert files.project_root() == tmp_path
+
+
 def test_project_folder_does_not_depend_on_the_working_directory(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert files.project_folder("models") == REPO_ROOT / "models"
