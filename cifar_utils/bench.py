@@ -547,7 +547,6 @@ def _measure_model(
 
 def _precisions(args: argparse.Namespace) -> tuple[str, list[str], str | None]:
     """(the precision "auto" chooses, the precisions to measure, a note or None)."""
-    from cifar_utils import training
 
     chosen = training.choose_precision("auto")
     wanted = chosen if args.precision == "auto" else args.precision
@@ -739,7 +738,7 @@ def _read_plans(
     A plan holds epochs, train_images, batch_size, plus model, precision and xla (the
     notebook's ``XLA`` parameter; False where it has none). A run whose notebook or
     parameters are missing is left out with a note."""
-    from cifar_utils import series, training
+    from cifar_utils import series
 
     notebooks = {path.name[:2]: path for path in series.find_notebooks(notebook_dir)}
     profiles = {name: series.load_profile(name, notebook_dir) for name in ("full", "quick")}
@@ -1030,8 +1029,6 @@ def compute_epoch_phases(
     import keras
     import tensorflow as tf
 
-    from cifar_utils import training
-
     _check_positive_int("batch_size", batch_size)
     _check_positive_int("steps_per_epoch", steps_per_epoch)
     _check_positive_int("steps", steps)
@@ -1227,8 +1224,6 @@ def _phase_run(
 def _run_phases(args: argparse.Namespace, report: dict[str, Any]) -> None:
     import io
 
-    from cifar_utils import training
-
     precision = training.choose_precision("auto") if args.precision == "auto" else args.precision
     notebook_dir = Path(args.notebooks_dir) if args.notebooks_dir else _default_notebook_dir()
     values = _notebook_values(notebook_dir)
@@ -1361,8 +1356,6 @@ def _run_setup(args: argparse.Namespace, report: dict[str, Any]) -> None:
 
     import keras
 
-    from cifar_utils import training
-
     names = args.model or list(MODELS)
     print(
         '== setup: what PRECISION = XLA = "auto" choose here (training.choose_setup, '
@@ -1456,7 +1449,6 @@ def _positive_int(text: str) -> int:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    from cifar_utils import training
 
     parser = argparse.ArgumentParser(
         prog="python -m cifar_utils.bench",
